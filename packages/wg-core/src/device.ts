@@ -53,6 +53,8 @@ export interface DeviceOptions {
   handshakeBudget?: number;
   /** Test hook: the ephemeral keys the handshake uses. */
   generateEphemeral?: () => DhPrivateKey;
+  /** Test hook: the source of receiver indices (uniform random u32 by default). */
+  randomIndex?: () => number;
 }
 
 /** Why packets were dropped; every drop on the data path is counted in one of these. */
@@ -202,10 +204,14 @@ export class Device extends EventEmitter<DeviceEvents> implements NoiseDevice<Pe
     this.handshakeBudget = options.handshakeBudget ?? 16;
     this.#generateEphemeral = options.generateEphemeral;
     const u32 = new Uint32Array(1);
-    this.indexTable = new IndexTable<Peer>(() => {
-      this.crypto.randomBytes(new Uint8Array(u32.buffer));
-      return u32[0]!;
-    });
+    const u32Bytes = new Uint8Array(u32.buffer);
+    this.indexTable = new IndexTable<Peer>(
+      options.randomIndex ??
+        (() => {
+          this.crypto.randomBytes(u32Bytes);
+          return u32[0]!;
+        })
+    );
     this.cookieChecker = new CookieChecker(this.crypto, () => this.clock.now());
     this.ratelimiter = new Ratelimiter(() => this.clock.now());
     this.stagingBatch = new PacketBatch(IDEAL_BATCH_SIZE, 2048);
