@@ -10,7 +10,8 @@ function v6bytes(address: string): number[] {
   const [head, tail] = address.split('::') as [string, string | undefined];
   const h = head ? head.split(':') : [];
   const t = tail ? tail.split(':') : [];
-  const groups = tail === undefined ? h : [...h, ...new Array(8 - h.length - t.length).fill('0'), ...t];
+  const groups =
+    tail === undefined ? h : [...h, ...new Array(8 - h.length - t.length).fill('0'), ...t];
   return groups.flatMap((g) => {
     const n = Number.parseInt(g || '0', 16);
     return [n >> 8, n & 0xff];
