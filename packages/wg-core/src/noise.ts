@@ -320,7 +320,7 @@ export function consumeMessageResponse<P extends NoisePeer>(
   const s = dev.staticIdentity;
   if (!s || msg.length !== MESSAGE_RESPONSE_SIZE) return null;
   const entry = dev.indexTable.lookup(readU32(msg, RESPONSE_OFFSET_RECEIVER));
-  if (!entry || !entry.handshake) return null;
+  if (!entry?.handshake) return null;
   const peer = entry.peer;
   const hs = peer.handshake;
   const e = hs.localEphemeral;

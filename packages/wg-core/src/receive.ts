@@ -121,7 +121,7 @@ function receiveTransport(
   // 3. keypair by receiver index, then open in place
   const entry = dev.indexTable.lookup(readU32(data, off + TRANSPORT_OFFSET_RECEIVER));
   const keypair = entry?.keypair;
-  if (!entry || !keypair || !keypair.canReceive(now)) {
+  if (!entry || !keypair?.canReceive(now)) {
     dev.drops.unknownKeypair++;
     return 0;
   }
@@ -219,7 +219,7 @@ function handshakeComplete(dev: Device, peer: Peer): void {
 
 function receiveCookieReply(dev: Device, message: Uint8Array): void {
   const entry = dev.indexTable.lookup(readU32(message, COOKIE_REPLY_OFFSET_RECEIVER));
-  if (!entry || !entry.peer.cookieGenerator.consumeReply(message)) {
+  if (!entry?.peer.cookieGenerator.consumeReply(message)) {
     dev.drops.handshakeRejected++;
   }
 }
