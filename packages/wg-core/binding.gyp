@@ -1,0 +1,23 @@
+{
+  "targets": [
+    {
+      "target_name": "wg_core",
+      "conditions": [
+        [
+          "OS=='linux'",
+          {
+            "sources": [
+              "native/addon.c",
+              "native/io.c",
+              "native/link.c",
+              "native/tun.c",
+              "native/udp.c"
+            ],
+            "cflags": ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"]
+          },
+          { "sources": ["native/stub.c"] }
+        ]
+      ]
+    }
+  ]
+}

@@ -1,0 +1,104 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Shared declarations of the wg-core native addon: the I/O handle (one file descriptor watched
+ * by a uv_poll_t) and the small helpers every source file uses to read arguments and throw
+ * errors that carry an errno `code`. Linux only.
+ */
+#ifndef WGCORE_H
+#define WGCORE_H
+
+#define NAPI_VERSION 8
+#include <node_api.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+/* What a handle wraps; decides how its poll callback drains the descriptor. */
+enum io_kind { IO_TUN = 1, IO_UDP4 = 4, IO_UDP6 = 6, IO_LINK = 16 };
+
+/* One source address per slot in the caller's address array: family (4/6, 0 = none), a zero
+ * byte, the port in network order, then 16 address bytes (IPv4 in the first 4, rest zero). */
+#define ADDR_RECORD_SIZE 20
+
+/* Largest number of packets one drain or one send call handles. */
+#define IO_MAX_BATCH 1024
+
+struct mmsghdr;
+struct iovec;
+struct sockaddr_in6;
+
+typedef struct io_handle {
+  napi_env env;
+  int kind;
+  int fd;
+  int ifindex; /* IO_LINK: the link whose events are reported */
+  uv_poll_t poll;
+  int poll_init;   /* uv_poll_init done and uv_close not yet requested */
+  int uv_pending;  /* uv_close requested, its callback has not run */
+  int js_alive;    /* the JS external still exists */
+  int closed;      /* fd closed, refs released */
+  int hook;        /* env cleanup hook registered */
+  napi_ref cb;
+  napi_ref slab;
+  napi_ref offsets;
+  napi_ref lengths;
+  napi_ref addrs;
+  napi_async_context actx;
+  uint32_t slot_size;
+  uint32_t headroom;
+  uint32_t tailroom;
+  uint32_t max;
+  /* UDP scratch for recvmmsg/sendmmsg, allocated once per handle (IO_MAX_BATCH entries). */
+  struct mmsghdr *msgs;
+  struct iovec *iovs;
+  struct sockaddr_in6 *names;
+} io_handle;
+
+/* addon.c: argument helpers. Each returns 0 on success or throws a TypeError and returns -1. */
+int arg_u32(napi_env env, napi_value v, const char *what, uint32_t *out);
+int arg_i32(napi_env env, napi_value v, const char *what, int32_t *out);
+int arg_bool(napi_env env, napi_value v, const char *what, int *out);
+int arg_string(napi_env env, napi_value v, const char *what, char *buf, size_t size);
+int arg_bytes(napi_env env, napi_value v, const char *what, uint8_t **data, size_t *len);
+int arg_u32s(napi_env env, napi_value v, const char *what, uint32_t **data, size_t *len);
+int arg_handle(napi_env env, napi_value v, io_handle **out);
+int arg_func(napi_env env, napi_value v, const char *what);
+
+/* Throws an Error whose message is `context: strerror(err)`, with code/errno/syscall set. */
+void throw_errno(napi_env env, int err, const char *syscall, const char *context);
+napi_value make_u32(napi_env env, uint32_t v);
+napi_value make_i32(napi_env env, int32_t v);
+napi_value undefined(napi_env env);
+
+/* io.c: handle life cycle and the batch I/O entry points. */
+io_handle *io_new(napi_env env, int kind, int fd, napi_value *external);
+void io_close(io_handle *h);
+int io_watch(io_handle *h, napi_value cb);
+void io_call(io_handle *h, size_t argc, napi_value *argv);
+napi_value js_io_start(napi_env env, napi_callback_info info);
+napi_value js_io_stop(napi_env env, napi_callback_info info);
+napi_value js_io_close(napi_env env, napi_callback_info info);
+napi_value js_io_fd(napi_env env, napi_callback_info info);
+napi_value js_tun_write(napi_env env, napi_callback_info info);
+napi_value js_udp_send(napi_env env, napi_callback_info info);
+void io_drain_tun(io_handle *h);
+void io_drain_udp(io_handle *h);
+
+/* tun.c: /dev/net/tun and interface ioctls. */
+napi_value js_tun_open(napi_env env, napi_callback_info info);
+napi_value js_if_get_mtu(napi_env env, napi_callback_info info);
+napi_value js_if_set_mtu(napi_env env, napi_callback_info info);
+napi_value js_if_get_flags(napi_env env, napi_callback_info info);
+napi_value js_if_set_up(napi_env env, napi_callback_info info);
+
+/* udp.c: the IPv4/IPv6 socket pair and socket options. */
+napi_value js_udp_open(napi_env env, napi_callback_info info);
+napi_value js_sock_set_mark(napi_env env, napi_callback_info info);
+napi_value js_sock_get_mark(napi_env env, napi_callback_info info);
+napi_value js_sock_get_bufs(napi_env env, napi_callback_info info);
+
+/* link.c: rtnetlink link events for one interface. */
+napi_value js_link_watch(napi_env env, napi_callback_info info);
+void io_drain_link(io_handle *h);
+
+#endif

@@ -1,0 +1,137 @@
+// SPDX-License-Identifier: MIT
+/**
+ * The native addon of wg-core (`native/*.c`, built by node-gyp from `binding.gyp` when
+ * `npm ci` runs the package's install script): what Node cannot do from JS on Linux, namely
+ * opening a TUN device by name (TUNSETIFF), polling a non-blocking descriptor on the event loop
+ * with a whole batch drained per callback, recvmmsg/sendmmsg, SO_MARK and rtnetlink link
+ * events (see node-perf.md §1–2, wireguard.md §3.2 and §3.5). This file locates the built
+ * module, checks its ABI and types it; `tun-linux.ts` and `bind-udp.ts` are its users.
+ * @module
+ */
+
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+declare const ioHandleBrand: unique symbol;
+/** An open descriptor owned by the addon (TUN queue, UDP socket or rtnetlink socket). */
+export type IoHandle = { readonly [ioHandleBrand]: true };
+
+/**
+ * Called once per drained batch: `count` slots filled from 0 (a slot of length 0 is a datagram
+ * that did not fit), `dropped` packets lost on the way (too large, transient socket errors),
+ * and `fatal`, an errno after which the handle stopped polling (0 = none). EBADFD, EIO, ENXIO
+ * or ENODEV on a TUN mean the interface is gone.
+ */
+export type BatchCallback = (count: number, dropped: number, fatal: number) => void;
+
+/** Link event: kind 0 = changed, 1 = removed, 2 = events were lost (re-read the state). */
+export type LinkCallback = (kind: 0 | 1 | 2, flags: number, mtu: number) => void;
+
+export interface NativeAddon {
+  /** 1 for this layout; 0 for the stand-in built on other systems. */
+  readonly ABI: number;
+  /** Bytes per slot in an address array: family (4/6, 0 none), 0, port (BE), 16 address bytes. */
+  readonly ADDR_RECORD_SIZE: number;
+  /** Largest batch one call drains or sends. */
+  readonly IO_MAX_BATCH: number;
+  readonly IFF_UP: number;
+  readonly IFF_RUNNING: number;
+  /** Opens /dev/net/tun as `name` (IFF_TUN | IFF_NO_PI, non-blocking): handle, name, ifindex. */
+  tunOpen(name: string): [IoHandle, string, number];
+  ifGetMtu(name: string): number;
+  ifSetMtu(name: string, mtu: number): void;
+  ifGetFlags(name: string): number;
+  ifSetUp(name: string, up: boolean): void;
+  /** IPv4 and IPv6-only sockets on one port (0 = random); null for a family the kernel lacks. */
+  udpOpen(port: number, bufferBytes: number): [IoHandle | null, IoHandle | null, number];
+  sockSetMark(socket: IoHandle, mark: number): void;
+  sockGetMark(socket: IoHandle): number;
+  /** [SO_RCVBUF, SO_SNDBUF] as the kernel reports them. */
+  sockGetBufs(socket: IoHandle): [number, number];
+  /** Watches rtnetlink link events of `ifindex` (does not keep the process alive). */
+  linkWatch(ifindex: number, cb: LinkCallback): IoHandle;
+  /**
+   * Starts (or re-targets) the readable watcher of a TUN or UDP handle: each callback fills
+   * slot i of `slab` at `i * slotSize + headroom` (at most `slotSize - headroom - tailroom`
+   * bytes), `offsets[i]`, `lengths[i]` and, for UDP, the source address record i in `addrs`.
+   */
+  ioStart(
+    handle: IoHandle,
+    cb: BatchCallback,
+    slab: Uint8Array,
+    slotSize: number,
+    headroom: number,
+    tailroom: number,
+    max: number,
+    offsets: Uint32Array,
+    lengths: Uint32Array,
+    addrs: Uint8Array | null
+  ): void;
+  ioStop(handle: IoHandle): void;
+  /** Stops the watcher and closes the descriptor; no callback runs afterwards. */
+  ioClose(handle: IoHandle): void;
+  /** The descriptor, -1 once closed. */
+  ioFd(handle: IoHandle): number;
+  /** write() per packet with a non-zero length; returns how many were written whole. */
+  tunWrite(
+    tun: IoHandle,
+    slab: Uint8Array,
+    offsets: Uint32Array,
+    lengths: Uint32Array,
+    count: number
+  ): number;
+  /**
+   * sendmmsg() of the packets whose address record has this socket's family; returns how many
+   * were sent. Failures (unreachable, full buffer) are skipped, never thrown.
+   */
+  udpSend(
+    socket: IoHandle,
+    slab: Uint8Array,
+    offsets: Uint32Array,
+    lengths: Uint32Array,
+    addrs: Uint8Array,
+    count: number
+  ): number;
+}
+
+/** Size of one address record (mirrors `ADDR_RECORD_SIZE` in `native/wgcore.h`). */
+export const ADDR_RECORD_SIZE = 20;
+
+const ADDON_PATHS = ['../build/Release/wg_core.node', '../build/Debug/wg_core.node'];
+
+let loaded: NativeAddon | undefined;
+
+/**
+ * The addon, loaded on first use so that importing the package never needs it. Throws an Error
+ * with code `ERR_WG_NATIVE` when it is missing, was built for another ABI or this is not Linux.
+ */
+export function loadNative(): NativeAddon {
+  if (loaded) return loaded;
+  if (process.platform !== 'linux') {
+    throw nativeError(`The TUN and UDP devices need Linux, not '${process.platform}'`);
+  }
+  const found = ADDON_PATHS.map((p) => fileURLToPath(new URL(p, import.meta.url))).find((p) =>
+    existsSync(p)
+  );
+  if (!found) {
+    throw nativeError(
+      "Cannot find the native addon 'build/Release/wg_core.node': run npm ci at the repository " +
+        'root (or npm run install in packages/wg-core)'
+    );
+  }
+  const require = createRequire(import.meta.url);
+  const addon = require(found) as NativeAddon;
+  if (addon.ABI !== 1 || addon.ADDR_RECORD_SIZE !== ADDR_RECORD_SIZE) {
+    throw nativeError(
+      `The native addon '${found}' is stale (ABI ${String(addon.ABI)}): rebuild it ` +
+        'with npm run install in packages/wg-core'
+    );
+  }
+  loaded = addon;
+  return addon;
+}
+
+function nativeError(message: string): Error {
+  return Object.assign(new Error(message), { code: 'ERR_WG_NATIVE' });
+}
