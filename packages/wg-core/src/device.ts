@@ -439,6 +439,11 @@ export class Device extends EventEmitter<DeviceEvents> implements NoiseDevice<Pe
     else if (was === 0 && this.#up) sendKeepalive(this, peer);
   }
 
+  /** Sends a keepalive now (or starts a handshake when there is no session); no-op when down. */
+  sendKeepaliveNow(peer: Peer): void {
+    if (this.#up && peer.live) sendKeepalive(this, peer);
+  }
+
   /** Routes `prefix` to `peer` (an existing route to another peer moves). */
   addAllowedIP(peer: Peer, prefix: Prefix): void {
     this.allowedIPs.insert(prefix.family, prefix.ip, prefix.cidr, peer);

@@ -39,3 +39,5 @@ export type { PeerStats } from './peer.ts';
 export { Peer } from './peer.ts';
 export type { TunDevice, TunEvent } from './tun.ts';
 export { MemoryTun } from './tun-memory.ts';
+export type { UapiServerOptions } from './uapi.ts';
+export { ipcGet, ipcSet, UapiError, UapiServer } from './uapi.ts';
