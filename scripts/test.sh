@@ -12,6 +12,7 @@ command -v nft >/dev/null || missing+=(nftables)
 command -v wg >/dev/null || missing+=(wireguard-tools)
 command -v wireguard-go >/dev/null || missing+=(wireguard-go)
 command -v iperf3 >/dev/null || missing+=(iperf3)
+command -v ping >/dev/null || missing+=(iputils-ping)
 command -v make >/dev/null || missing+=(make)
 command -v g++ >/dev/null || missing+=(g++)
 if [ ${#missing[@]} -gt 0 ]; then

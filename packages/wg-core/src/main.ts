@@ -1,0 +1,190 @@
+// SPDX-License-Identifier: MIT
+/**
+ * `wireguard-ts`: a drop-in for `wireguard-go` (wireguard-go `main.go`, the cross-platform
+ * userspace contract of wireguard.com/xplatform). `wireguard-ts [-f|--foreground] INTERFACE`
+ * creates the TUN interface and the UAPI socket `/var/run/wireguard/INTERFACE.sock`, then serves
+ * `wg`/`wg-quick`. Without `-f` it detaches, and the parent returns only once the socket is ready
+ * (so `wg setconf` right after works). It exits cleanly, removing its socket, on SIGTERM/SIGINT,
+ * when the socket file is deleted, or when the interface is removed (`wg-quick down`).
+ * Environment: LOG_LEVEL=verbose|error|silent (default error), WG_PROCESS_FOREGROUND=1.
+ * @module
+ */
+
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, readFileSync, writeSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { UdpBind } from './bind-udp.ts';
+import { Device } from './device.ts';
+import { createLogger, type Logger, type LogLevel } from './logger.ts';
+import { LinuxTun } from './tun-linux.ts';
+import { UapiServer } from './uapi.ts';
+
+const USAGE = `Usage: wireguard-ts [-f/--foreground] INTERFACE-NAME
+
+A userspace WireGuard, driven by wg(8) and wg-quick(8) like wireguard-go.
+
+  -f, --foreground   stay in the foreground (default: detach once the interface is ready)
+  --version          print the version and exit
+  -h, --help         print this help
+
+Environment: LOG_LEVEL=verbose|error|silent (default: error)
+`;
+
+/** The fd on which a detached child reports readiness to its parent. */
+const READY_FD = 3;
+
+function version(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+    return String(pkg.version);
+  } catch {
+    return 'unknown';
+  }
+}
+
+function logLevel(): LogLevel {
+  const v = process.env.LOG_LEVEL;
+  if (v === 'verbose' || v === 'debug') return 'verbose';
+  if (v === 'silent') return 'silent';
+  return 'error';
+}
+
+interface Args {
+  foreground: boolean;
+  ifname: string;
+}
+
+function parseArgs(argv: string[]): Args | null {
+  let foreground = process.env.WG_PROCESS_FOREGROUND === '1';
+  const rest: string[] = [];
+  for (const a of argv) {
+    if (a === '-f' || a === '--foreground') foreground = true;
+    else if (a === '--version') {
+      process.stdout.write(`wireguard-ts v${version()}\n`);
+      process.exit(0);
+    } else if (a === '-h' || a === '--help') {
+      process.stdout.write(USAGE);
+      process.exit(0);
+    } else if (a.startsWith('-')) {
+      process.stderr.write(`wireguard-ts: unknown option "${a}"\n${USAGE}`);
+      return null;
+    } else rest.push(a);
+  }
+  if (rest.length !== 1) {
+    process.stderr.write(USAGE);
+    return null;
+  }
+  return { foreground, ifname: rest[0]! };
+}
+
+/** Runs the interface in this process until it is told to stop. */
+async function runForeground(ifname: string, logger: Logger, ready: (error?: string) => void) {
+  let tun: LinuxTun;
+  try {
+    tun = await LinuxTun.create(ifname);
+  } catch (err) {
+    ready(`Failed to create TUN device "${ifname}": ${(err as Error).message}`);
+    return;
+  }
+  const bind = new UdpBind();
+  const device = new Device({ tun, bind, logger });
+  let uapi: UapiServer;
+  try {
+    uapi = await UapiServer.listen(device, tun.name, { log: (m) => logger.error(m) });
+  } catch (err) {
+    await tun.close();
+    ready(`Failed to open UAPI socket: ${(err as Error).message}`);
+    return;
+  }
+
+  let stopping = false;
+  const stop = async (why: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.verbose(`Shutting down: ${why}`);
+    clearInterval(watch);
+    await uapi.close();
+    await device.close();
+    process.exit(0);
+  };
+  // like wireguard-go: sockets open when the link comes up, close when it goes down
+  tun.setEventHandler((event) => {
+    if (event.type === 'up') {
+      device.up().catch((err) => logger.error(`Cannot bring the device up: ${String(err)}`));
+    } else if (event.type === 'down') {
+      if (!existsSync(`/sys/class/net/${tun.name}`)) {
+        void stop('the interface was removed');
+        return;
+      }
+      device.down().catch(() => {});
+    }
+  });
+  if (tun.isUp()) await device.up();
+  // the socket file deleted means "go away" (boringtun polls it the same way)
+  const watch = setInterval(() => {
+    if (!existsSync(uapi.path)) void stop('the UAPI socket was deleted');
+  }, 1000);
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+  logger.verbose(`Interface ${tun.name} ready, UAPI at ${uapi.path}`);
+  ready();
+}
+
+/** Starts a detached copy of this command in the foreground and waits for it to be ready. */
+function detach(ifname: string): void {
+  // the bin shim next to the package, whether this runs from dist/ or src/
+  const script = fileURLToPath(new URL('../bin/wireguard-ts.js', import.meta.url));
+  const child = spawn(process.execPath, [...process.execArgv, script, '-f', ifname], {
+    detached: true,
+    stdio: ['ignore', 'ignore', 'ignore', 'pipe'],
+    env: { ...process.env, WG_PROCESS_FOREGROUND: '1', WG_TS_READY_FD: String(READY_FD) },
+  });
+  let said = '';
+  const pipe = child.stdio[READY_FD] as NodeJS.ReadableStream;
+  pipe.setEncoding('utf8');
+  pipe.on('data', (d: string) => {
+    said += d;
+  });
+  const timeout = setTimeout(() => {
+    process.stderr.write('wireguard-ts: the interface did not become ready in 30 s\n');
+    process.exit(1);
+  }, 30_000);
+  pipe.on('end', () => {
+    clearTimeout(timeout);
+    if (said.startsWith('ready')) {
+      child.unref();
+      process.exit(0);
+    }
+    process.stderr.write(
+      `wireguard-ts: ${said.trim() || 'the daemon exited before it was ready'}\n`
+    );
+    process.exit(1);
+  });
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const args = parseArgs(argv);
+  if (!args) {
+    process.exitCode = 1;
+    return;
+  }
+  if (!args.foreground) {
+    detach(args.ifname);
+    return;
+  }
+  const readyFd = process.env.WG_TS_READY_FD ? Number(process.env.WG_TS_READY_FD) : null;
+  const logger = createLogger(logLevel(), `(${args.ifname}) `);
+  await runForeground(args.ifname, logger, (error) => {
+    if (error) logger.error(error);
+    if (readyFd !== null) {
+      try {
+        writeSync(readyFd, error ? `${error}\n` : 'ready\n');
+      } catch {}
+      try {
+        // closing the pipe tells the parent we are done talking
+        closeSync(readyFd);
+      } catch {}
+    }
+    if (error) process.exit(1);
+  });
+}
