@@ -18,6 +18,8 @@ import {
   MAX_PEERS,
   QUEUE_HANDSHAKE_SIZE,
   REJECT_AFTER_MESSAGES,
+  REJECT_AFTER_TIME_MS,
+  REKEY_AFTER_TIME_MS,
 } from './constants.ts';
 import { CookieChecker } from './cookie.ts';
 import type { Crypto, DhPrivateKey } from './crypto.ts';
@@ -55,6 +57,11 @@ export interface DeviceOptions {
   generateEphemeral?: () => DhPrivateKey;
   /** Test hook: the source of receiver indices (uniform random u32 by default). */
   randomIndex?: () => number;
+  /**
+   * Test hook: rekey after this many ms instead of REKEY_AFTER_TIME (120 s), to force rekeys
+   * in interop labs. Values at or above REJECT_AFTER_TIME are refused.
+   */
+  rekeyAfterTimeMs?: number;
 }
 
 /** Why packets were dropped; every drop on the data path is counted in one of these. */
@@ -169,8 +176,8 @@ export class Device extends EventEmitter<DeviceEvents> implements NoiseDevice<Pe
   underLoadUntil = Number.NEGATIVE_INFINITY;
   /** @internal a one-slot batch for handshakes, cookie replies and keepalives */
   readonly controlBatch = new PacketBatch(1, 256);
-  /** @internal the batch staged packets are flushed through */
-  readonly stagingBatch: PacketBatch;
+  /** @internal the batch staged packets are flushed through (grows with the MTU) */
+  stagingBatch: PacketBatch;
   /** @internal room for one handshake message being built */
   readonly handshakeScratch = new Uint8Array(MESSAGE_INITIATION_SIZE);
   /** @internal room for one keepalive (header + tag) */
@@ -182,6 +189,8 @@ export class Device extends EventEmitter<DeviceEvents> implements NoiseDevice<Pe
   /** @internal 12-byte AEAD nonce scratch (4 zero bytes ‖ u64 counter) */
   readonly nonce = new Uint8Array(12);
   readonly handshakeBudget: number;
+  /** REKEY_AFTER_TIME, or the test override. */
+  readonly rekeyAfterTimeMs: number;
   readonly #peers = new Map<string, Peer>();
   readonly #generateEphemeral: (() => DhPrivateKey) | undefined;
   readonly #mtu: number;
@@ -202,6 +211,11 @@ export class Device extends EventEmitter<DeviceEvents> implements NoiseDevice<Pe
     this.random = options.random ?? Math.random;
     this.#mtu = options.mtu ?? DEFAULT_MTU;
     this.handshakeBudget = options.handshakeBudget ?? 16;
+    const rekey = options.rekeyAfterTimeMs ?? REKEY_AFTER_TIME_MS;
+    if (!(rekey > 0 && rekey < REJECT_AFTER_TIME_MS)) {
+      throw new RangeError(`Cannot use rekeyAfterTimeMs ${rekey}: must be 0 < ms < 180000`);
+    }
+    this.rekeyAfterTimeMs = rekey;
     this.#generateEphemeral = options.generateEphemeral;
     const u32 = new Uint32Array(1);
     const u32Bytes = new Uint8Array(u32.buffer);

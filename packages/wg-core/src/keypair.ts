@@ -55,10 +55,10 @@ export class Keypair {
    * After sending: time to start a new handshake? Past REKEY_AFTER_MESSAGES, or (only for the
    * initiator of this session, to avoid duelling handshakes) older than REKEY_AFTER_TIME.
    */
-  needsRekeyAfterSend(now: number): boolean {
+  needsRekeyAfterSend(now: number, rekeyAfterTimeMs = REKEY_AFTER_TIME_MS): boolean {
     return (
       this.sendNonce > REKEY_AFTER_MESSAGES ||
-      (this.isInitiator && now - this.created > REKEY_AFTER_TIME_MS)
+      (this.isInitiator && now - this.created > rekeyAfterTimeMs)
     );
   }
 

@@ -87,7 +87,20 @@ async function runForeground(ifname: string, logger: Logger, ready: (error?: str
     return;
   }
   const bind = new UdpBind();
-  const device = new Device({ tun, bind, logger });
+  // test-only: rekey sooner, so interop labs can force rekeys with traffic flowing
+  const rekeySeconds = Number(process.env.WIREGUARD_TS_TEST_REKEY_AFTER_SECONDS ?? 0);
+  let device: Device;
+  try {
+    device =
+      rekeySeconds > 0
+        ? new Device({ tun, bind, logger, rekeyAfterTimeMs: rekeySeconds * 1000 })
+        : new Device({ tun, bind, logger });
+  } catch (err) {
+    await tun.close();
+    ready(`Invalid WIREGUARD_TS_TEST_REKEY_AFTER_SECONDS: ${(err as Error).message}`);
+    return;
+  }
+  if (rekeySeconds > 0) logger.error(`TEST MODE: rekeying every ${rekeySeconds} s`);
   let uapi: UapiServer;
   try {
     uapi = await UapiServer.listen(device, tun.name, { log: (m) => logger.error(m) });

@@ -21,7 +21,7 @@
  * @module
  */
 
-import type { PacketBatch } from './batch.ts';
+import { PacketBatch } from './batch.ts';
 import type { Endpoint } from './bind.ts';
 import { MAX_STAGED_PACKETS, PADDING_MULTIPLE, REKEY_TIMEOUT_MS } from './constants.ts';
 import { AEAD_TAG_SIZE } from './crypto.ts';
@@ -100,7 +100,9 @@ function stagePacket(dev: Device, peer: Peer, data: Uint8Array, off: number, len
 
 /** After sending under `keypair`: rekey when it is old or has carried too much (§6.2). */
 function keepKeyFreshSending(dev: Device, peer: Peer, keypair: Keypair): void {
-  if (keypair.needsRekeyAfterSend(dev.now())) sendHandshakeInitiation(dev, peer, false);
+  if (keypair.needsRekeyAfterSend(dev.now(), dev.rekeyAfterTimeMs)) {
+    sendHandshakeInitiation(dev, peer, false);
+  }
 }
 
 /** Sends a batch of IP packets read from the TUN. Never throws; drops are counted. */
@@ -198,6 +200,13 @@ export function sendStagedPackets(dev: Device, peer: Peer): void {
   if (!keypair || !endpoint) {
     if (endpoint) sendHandshakeInitiation(dev, peer, false);
     return;
+  }
+  // slots must hold the largest staged packet plus header, padding and tag
+  let largest = 0;
+  for (const p of peer.staged) largest = Math.max(largest, p.length);
+  const need = MESSAGE_TRANSPORT_HEADER_SIZE + largest + PADDING_MULTIPLE + AEAD_TAG_SIZE;
+  if (need > dev.stagingBatch.slotSize) {
+    dev.stagingBatch = new PacketBatch(dev.stagingBatch.capacity, Math.min(need, 65_600));
   }
   const batch = dev.stagingBatch;
   while (peer.staged.length > 0) {

@@ -195,3 +195,30 @@ describe('simultaneous initiation', () => {
     assert.equal(b.tun.drain().length, 1);
   });
 });
+
+describe('rekey override (test hook)', () => {
+  it('rekeys at the configured interval and refuses values past REJECT_AFTER_TIME', async () => {
+    const { Device } = await import('../src/device.ts');
+    assert.throws(() => new Device({ rekeyAfterTimeMs: 180_000 }), /rekeyAfterTimeMs/);
+    const { Lab } = await import('./_harness.ts');
+    const lab = new Lab();
+    const a = await lab.node('192.0.2.1', 51820, { rekeyAfterTimeMs: 5_000 });
+    const b = await lab.node('198.51.100.2', 51821);
+    lab.connect(a, b, ['10.59.0.2/32']);
+    lab.connect(b, a, ['10.59.0.1/32']);
+    let initiations = 0;
+    lab.network.tap = (d) => {
+      if (readU32(d.data, 0) === 1) initiations++;
+      return true;
+    };
+    let sent = 0;
+    for (let t = 0; t < 21_000; t += 500) {
+      a.tun.inject(ip('10.59.0.1', '10.59.0.2'));
+      sent++;
+      lab.run(500, 100);
+    }
+    // at 0 s, then at the first packet after the keypair is older than 5 s: 5.5, 11, 16.5 s
+    assert.equal(initiations, 4);
+    assert.equal(b.tun.drain().length, sent);
+  });
+});
