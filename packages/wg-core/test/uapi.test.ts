@@ -184,7 +184,7 @@ describe('uapi', () => {
         s.on('end', () => resolve(out));
         s.end('set=1\nfwmark=7\n\nget=1\n\n');
       });
-      assert.match(both, /^errno=0\n\n[^]*fwmark=7\n[^]*errno=0\n\n$/);
+      assert.match(both, /^errno=0\n\n[\s\S]*fwmark=7\n[\s\S]*errno=0\n\n$/);
       await assert.rejects(
         UapiServer.listen(a.device, 'stu4', { directory: dir }),
         /another process/
