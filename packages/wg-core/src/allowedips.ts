@@ -10,6 +10,7 @@
  */
 
 import { isIPv4, isIPv6 } from 'node:net';
+import { formatIPv4, formatIPv6, parseIPv4Into, parseIPv6Into } from './ip.ts';
 
 export interface Prefix {
   family: 4 | 6;
@@ -304,41 +305,6 @@ function maskKey(key: Uint32Array, cidr: number): Uint32Array {
   return out;
 }
 
-/** Parses dotted-quad text (already validated by node:net) into 4 bytes at `out[offset]`. */
-function parseIPv4(text: string, out: Uint8Array, offset: number): void {
-  const parts = text.split('.');
-  for (let i = 0; i < 4; i++) out[offset + i] = Number(parts[i]);
-}
-
-/** Parses IPv6 text (already validated by node:net, no zone) into 16 bytes. */
-function parseIPv6(text: string): Uint8Array {
-  let hex = text;
-  // A trailing dotted quad stands for the last two groups (RFC 4291 §2.2, form 3).
-  if (hex.includes('.')) {
-    const colon = hex.lastIndexOf(':');
-    const quad = new Uint8Array(4);
-    parseIPv4(hex.slice(colon + 1), quad, 0);
-    const high = ((quad[0]! << 8) | quad[1]!).toString(16);
-    const low = ((quad[2]! << 8) | quad[3]!).toString(16);
-    hex = `${hex.slice(0, colon + 1)}${high}:${low}`;
-  }
-  const [head = '', tail] = hex.split('::');
-  const left = head === '' ? [] : head.split(':');
-  const right = tail === undefined || tail === '' ? [] : tail.split(':');
-  const groups = [
-    ...left,
-    ...new Array<string>(8 - left.length - right.length).fill('0'),
-    ...right,
-  ];
-  const out = new Uint8Array(16);
-  for (let i = 0; i < 8; i++) {
-    const word = Number.parseInt(groups[i]!, 16);
-    out[i * 2] = word >>> 8;
-    out[i * 2 + 1] = word & 0xff;
-  }
-  return out;
-}
-
 /**
  * Parses an allowed-IP prefix as `wg` and wg-quick accept it: `10.59.0.0/24`, `fd00::2/128`, or a
  * bare address (a /32 or /128). Host bits below the prefix length are cleared, as the kernel
@@ -361,10 +327,11 @@ export function parsePrefix(text: string): Prefix {
   if (isIPv4(address)) {
     family = 4;
     ip = new Uint8Array(4);
-    parseIPv4(address, ip, 0);
+    parseIPv4Into(address, ip, 0);
   } else if (isIPv6(address) && !address.includes('%')) {
     family = 6;
-    ip = parseIPv6(address);
+    ip = new Uint8Array(16);
+    parseIPv6Into(address, ip, 0);
   } else {
     return fail(`"${address}" is not an IPv4 or IPv6 address`);
   }
@@ -379,47 +346,6 @@ export function parsePrefix(text: string): Prefix {
   return { family, ip: writeBytes(keyOf('parse', family, ip, cidr)), cidr };
 }
 
-/** IPv6 text as glibc inet_ntop (and so `wg show`) prints it; see formatPrefix. */
-function formatIPv6(ip: Uint8Array): string {
-  const words: number[] = [];
-  for (let i = 0; i < 16; i += 2) words.push((ip[i]! << 8) | ip[i + 1]!);
-  // The longest run of two or more zero groups becomes "::" (the first, on a tie).
-  let bestStart = -1;
-  let bestLength = 0;
-  for (let i = 0; i < 8; ) {
-    if (words[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && words[j] === 0) j++;
-    if (j - i > bestLength) {
-      bestStart = i;
-      bestLength = j - i;
-    }
-    i = j;
-  }
-  if (bestLength < 2) bestStart = -1;
-  // ::a.b.c.d (IPv4-compatible) and ::ffff:a.b.c.d (IPv4-mapped) end in a dotted quad.
-  const dotted = bestStart === 0 && (bestLength === 6 || (bestLength === 5 && words[5] === 0xffff));
-  const last = dotted ? 6 : 8;
-  let out = '';
-  for (let i = 0; i < last; i++) {
-    if (i === bestStart) {
-      out += '::';
-      i += bestLength - 1;
-      continue;
-    }
-    if (out !== '' && !out.endsWith(':')) out += ':';
-    out += words[i]!.toString(16);
-  }
-  if (dotted) {
-    if (!out.endsWith(':')) out += ':';
-    out += `${ip[12]}.${ip[13]}.${ip[14]}.${ip[15]}`;
-  }
-  return out;
-}
-
 /**
  * Formats a prefix canonically, as `wg show` prints allowed IPs: dotted quad for IPv4; for IPv6
  * lowercase hex without leading zeros, the longest run of at least two zero groups compressed to
@@ -431,6 +357,6 @@ function formatIPv6(ip: Uint8Array): string {
 export function formatPrefix(p: Prefix): string {
   const key = keyOf('format', p.family, p.ip, p.cidr);
   const ip = writeBytes(key);
-  const text = p.family === 4 ? `${ip[0]}.${ip[1]}.${ip[2]}.${ip[3]}` : formatIPv6(ip);
+  const text = p.family === 4 ? formatIPv4(ip) : formatIPv6(ip);
   return `${text}/${p.cidr}`;
 }

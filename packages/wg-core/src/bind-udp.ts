@@ -17,6 +17,7 @@ import { isIPv4, isIPv6 } from 'node:net';
 import { IDEAL_BATCH_SIZE, PacketBatch } from './batch.ts';
 import type { Bind, Endpoint, ReceiveFn } from './bind.ts';
 import { formatEndpoint } from './bind.ts';
+import { formatIPv4, formatIPv6, parseIPv4Into, parseIPv6Into } from './ip.ts';
 import type { IoHandle, NativeAddon } from './native.ts';
 import { ADDR_RECORD_SIZE, loadNative } from './native.ts';
 
@@ -60,77 +61,6 @@ export class UdpEndpoint implements Endpoint {
     this.port = (record[2]! << 8) | record[3]!;
     this.address = this.family === 4 ? formatIPv4(record, 4) : formatIPv6(record, 4);
     this.key = formatEndpoint(this.address, this.port, this.family);
-  }
-}
-
-function formatIPv4(b: Uint8Array, at: number): string {
-  return `${b[at]}.${b[at + 1]}.${b[at + 2]}.${b[at + 3]}`;
-}
-
-/** RFC 5952 text: lower-case hex, the longest run (≥ 2) of zero groups as `::`. */
-function formatIPv6(b: Uint8Array, at: number): string {
-  const g: number[] = [];
-  for (let i = 0; i < 8; i++) g.push((b[at + 2 * i]! << 8) | b[at + 2 * i + 1]!);
-  if (g[0] === 0 && g[1] === 0 && g[2] === 0 && g[3] === 0 && g[4] === 0 && g[5] === 0xffff) {
-    return `::ffff:${formatIPv4(b, at + 12)}`;
-  }
-  let bestAt = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    if (g[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && g[j] === 0) j++;
-    if (j - i > bestLen) {
-      bestAt = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = (from: number, to: number) =>
-    g
-      .slice(from, to)
-      .map((x) => x.toString(16))
-      .join(':');
-  if (bestAt < 0) return hex(0, 8);
-  return `${hex(0, bestAt)}::${hex(bestAt + bestLen, 8)}`;
-}
-
-function parseIPv4Into(text: string, out: Uint8Array, at: number): void {
-  const parts = text.split('.');
-  for (let i = 0; i < 4; i++) out[at + i] = Number(parts[i]);
-}
-
-/** Parses text that `net.isIPv6` accepted (no zone) into 16 bytes at `out[at]`. */
-function parseIPv6Into(text: string, out: Uint8Array, at: number): void {
-  const groups: number[] = [];
-  const toGroups = (part: string): number[] => {
-    if (part === '') return [];
-    const out16: number[] = [];
-    for (const p of part.split(':')) {
-      if (p.includes('.')) {
-        const v4 = new Uint8Array(4);
-        parseIPv4Into(p, v4, 0);
-        out16.push((v4[0]! << 8) | v4[1]!, (v4[2]! << 8) | v4[3]!);
-      } else {
-        out16.push(Number.parseInt(p, 16));
-      }
-    }
-    return out16;
-  };
-  const gap = text.indexOf('::');
-  if (gap < 0) {
-    groups.push(...toGroups(text));
-  } else {
-    const head = toGroups(text.slice(0, gap));
-    const tail = toGroups(text.slice(gap + 2));
-    groups.push(...head, ...new Array<number>(8 - head.length - tail.length).fill(0), ...tail);
-  }
-  for (let i = 0; i < 8; i++) {
-    out[at + 2 * i] = groups[i]! >> 8;
-    out[at + 2 * i + 1] = groups[i]! & 0xff;
   }
 }
 

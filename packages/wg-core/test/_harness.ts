@@ -90,3 +90,21 @@ export async function pair(crypto: Crypto = nodeCrypto, psk?: Uint8Array) {
   const peerA = lab.connect(b, a, ['10.59.0.1/32', 'fd59::1/128'], true, psk);
   return { lab, a, b, peerA, peerB };
 }
+
+/** A transport message under `keypair` (as its sender) with a chosen 64-bit counter. */
+export function sealWithCounter(
+  crypto: Crypto,
+  keypair: { sendKey: Uint8Array; remoteIndex: number },
+  counter: bigint,
+  packet: Uint8Array
+): Uint8Array {
+  const msg = new Uint8Array(16 + packet.length + 16);
+  const view = new DataView(msg.buffer);
+  view.setUint32(0, 4, true);
+  view.setUint32(4, keypair.remoteIndex, true);
+  view.setBigUint64(8, counter, true);
+  const nonce = new Uint8Array(12);
+  nonce.set(msg.subarray(8, 16), 4);
+  crypto.aeadSeal(msg.subarray(16), keypair.sendKey, nonce, packet, null);
+  return msg;
+}

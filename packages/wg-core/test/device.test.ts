@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { pair } from './_harness.ts';
+import { pair, sealWithCounter } from './_harness.ts';
 import { hex, ip } from './_packets.ts';
 
 describe('two in-memory devices', () => {
@@ -110,18 +110,8 @@ describe('device behaviour', () => {
     lab.settle();
     b.tun.drain();
     const kp = peerB.keypairs.current!;
-    // a transport message under A's keypair with a chosen 64-bit counter
-    const seal = (counter: bigint, packet: Uint8Array): Uint8Array => {
-      const msg = new Uint8Array(16 + packet.length + 16);
-      const view = new DataView(msg.buffer);
-      view.setUint32(0, 4, true);
-      view.setUint32(4, kp.remoteIndex, true);
-      view.setBigUint64(8, counter, true);
-      const nonce = new Uint8Array(12);
-      nonce.set(msg.subarray(8, 16), 4);
-      lab.crypto.aeadSeal(msg.subarray(16), kp.sendKey, nonce, packet, null);
-      return msg;
-    };
+    const seal = (counter: bigint, packet: Uint8Array) =>
+      sealWithCounter(lab.crypto, kp, counter, packet);
     const from = lab.network.endpoint('192.0.2.1', 51820);
     const to = lab.network.endpoint('198.51.100.2', 51821);
     const packet = ip('10.59.0.1', '10.59.0.2', 12);

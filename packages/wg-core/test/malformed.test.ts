@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { DropCounters } from '../src/device.ts';
-import { pair } from './_harness.ts';
+import { pair, sealWithCounter } from './_harness.ts';
 import { ip } from './_packets.ts';
 
 function total(d: DropCounters): number {
@@ -91,17 +91,7 @@ describe('malformed input', () => {
     b.tun.drain();
     const kp = peerB.keypairs.current!;
     let counter = 100n;
-    const seal = (packet: Uint8Array): Uint8Array => {
-      const msg = new Uint8Array(16 + packet.length + 16);
-      const view = new DataView(msg.buffer);
-      view.setUint32(0, 4, true);
-      view.setUint32(4, kp.remoteIndex, true);
-      view.setBigUint64(8, counter++, true);
-      const nonce = new Uint8Array(12);
-      nonce.set(msg.subarray(8, 16), 4);
-      lab.crypto.aeadSeal(msg.subarray(16), kp.sendKey, nonce, packet, null);
-      return msg;
-    };
+    const seal = (packet: Uint8Array) => sealWithCounter(lab.crypto, kp, counter++, packet);
     const good = ip('10.59.0.1', '10.59.0.2', 30);
     const longer = good.slice();
     longer[3] = 200; // total length beyond the payload
