@@ -20,6 +20,7 @@
 import {
   formatIPv4,
   formatPortRange,
+  formatPrefix,
   isSpecialIPv4,
   type PortRange,
   type Prefix,
@@ -173,6 +174,10 @@ function isPlainText(text: string): boolean {
   return true;
 }
 
+function isPort(value: unknown): value is number {
+  return typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= 65535;
+}
+
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
@@ -257,7 +262,7 @@ class Checker {
 }
 
 function formatSubnet(subnet: Subnet): string {
-  return `${formatIPv4(subnet.prefix.network)}/${subnet.prefix.length}`;
+  return formatPrefix(subnet.prefix);
 }
 
 /** The counter name of a forward: `fwd-<protocol>-<address|wan>-<ports>`. */
@@ -473,7 +478,7 @@ function checkReserved(check: Checker, value: unknown): ReservedPort[] {
     const { protocol, port, name } = record;
     if (protocol !== 'tcp' && protocol !== 'udp') {
       check.invalid(`${path}.protocol`, protocol, 'expected "tcp" or "udp"');
-    } else if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) {
+    } else if (!isPort(port)) {
       check.invalid(`${path}.port`, port, 'expected an integer from 1 to 65535');
     } else if (typeof name !== 'string' || name === '') {
       check.invalid(`${path}.name`, name, 'expected a name like "ssh"');
@@ -534,15 +539,11 @@ export function validateState(state: NatState): NatConfig {
   const wireguard = check.record('wireguard', root['wireguard']);
 
   const tunnel = check.interfaceName('wireguard.interface', wireguard['interface']);
-  const listenPort = wireguard['listenPort'];
-  if (
-    typeof listenPort !== 'number' ||
-    !Number.isInteger(listenPort) ||
-    listenPort < 1 ||
-    listenPort > 65535
-  ) {
-    if (listenPort === undefined) check.missing('wireguard.listenPort', 'a UDP port is required');
-    else check.invalid('wireguard.listenPort', listenPort, 'expected an integer from 1 to 65535');
+  const portValue = wireguard['listenPort'];
+  const listenPort = isPort(portValue) ? portValue : null;
+  if (listenPort === null) {
+    if (portValue === undefined) check.missing('wireguard.listenPort', 'a UDP port is required');
+    else check.invalid('wireguard.listenPort', portValue, 'expected an integer from 1 to 65535');
   }
 
   const wanInterfaces: string[] = [];
@@ -575,10 +576,9 @@ export function validateState(state: NatState): NatConfig {
     const forward = checkForward(check, item, i, { subnets, wanAddress });
     if (forward !== null) forwards.push(forward);
   });
-  const port = typeof listenPort === 'number' ? listenPort : null;
-  checkClashes(check, forwards, sources, port, reserved);
+  checkClashes(check, forwards, sources, listenPort, reserved);
 
-  if (check.issues.length > 0 || tunnel === null || typeof listenPort !== 'number') {
+  if (check.issues.length > 0 || tunnel === null || listenPort === null) {
     throw new NatStateError(check.issues);
   }
   return { wanInterfaces, wanAddress, tunnel, listenPort, subnets, forwards };
