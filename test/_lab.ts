@@ -46,7 +46,8 @@ export function labSkip(commands: readonly string[]): string | false {
 export function requireBuilt(): void {
   if (!existsSync(WG_TS_DIST)) {
     throw new Error(
-      `${WG_TS_DIST} is missing: run \`npm run build\` first (scripts/test.sh builds before testing)`
+      `${WG_TS_DIST} is missing: run \`npm run build\` first ` +
+        '(scripts/test.sh builds before it tests)'
     );
   }
 }

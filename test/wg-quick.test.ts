@@ -165,7 +165,7 @@ describe('wg-quick with WG_QUICK_USERSPACE_IMPLEMENTATION=wireguard-ts', { skip 
     { timeout: 60_000 }
   );
 
-  it('split tunnel: up with address, MTU and routes, traffic both ways, down ends our process', async () => {
+  it('split tunnel: address, MTU, routes, traffic both ways; down ends our process', async () => {
     const l = lab!;
     const { a, b } = await keys();
     const confPath = writeConf(
@@ -213,7 +213,7 @@ describe('wg-quick with WG_QUICK_USERSPACE_IMPLEMENTATION=wireguard-ts', { skip 
     await downAndGone(confPath, pid);
   });
 
-  it('full tunnel: fwmark 0xca6c and policy rules, traffic beyond the peer, no loop, clean down', async () => {
+  it('full tunnel: fwmark 0xca6c, rules, traffic beyond the peer, no loop, down', async () => {
     const l = lab!;
     const { a, b } = await keys();
     const confPath = writeConf(
