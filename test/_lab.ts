@@ -431,9 +431,14 @@ export class Lab {
    * Starts a WireGuard daemon in the foreground inside `ns` (ours: `wireguard-ts -f`, stock:
    * `wireguard-go -f`) and waits for its UAPI socket to answer `wg show`.
    */
-  async daemon(kind: 'ours' | 'wireguard-go', ns: string, ifname: string): Promise<Bg> {
+  async daemon(
+    kind: 'ours' | 'wireguard-go',
+    ns: string,
+    ifname: string,
+    extraEnv: NodeJS.ProcessEnv = {}
+  ): Promise<Bg> {
     this.ifnames.add(ifname);
-    const env = { ...process.env, LOG_LEVEL: 'error' };
+    const env = { ...process.env, LOG_LEVEL: 'error', ...extraEnv };
     const bg =
       kind === 'ours'
         ? this.spawnIn(ns, `${kind} ${ifname}`, process.execPath, [WG_TS_BIN, '-f', ifname], env)
