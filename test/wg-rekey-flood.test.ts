@@ -10,8 +10,10 @@
  * 192.0.2.66), one bridge in its own namespace; tunnel 10.59.30.0/24.
  */
 import assert from 'node:assert/strict';
+import { existsSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { Lab, labSkip, requireBuilt, takeLock } from './_lab.ts';
+import { type Bg, Lab, labSkip, requireBuilt, SOCK_DIR, takeLock, waitFor } from './_lab.ts';
 
 const skip = labSkip(['ip', 'wg', 'wireguard-go', 'ping']);
 const tag = process.pid.toString(36);
@@ -51,6 +53,7 @@ describe('wireguard-ts under rekey and flood', { skip }, () => {
   const l = new Lab('strk');
   let release: (() => void) | null = null;
   let oursPub = '';
+  let ours: Bg;
 
   before(async () => {
     requireBuilt();
@@ -71,7 +74,7 @@ describe('wireguard-ts under rekey and flood', { skip }, () => {
     const ka = await l.genkey();
     const kb = await l.genkey();
     oursPub = ka.publicKey;
-    await l.daemon('ours', NS.a, IF.ours, { WIREGUARD_TS_TEST_REKEY_AFTER_SECONDS: '3' });
+    ours = await l.daemon('ours', NS.a, IF.ours, { WIREGUARD_TS_TEST_REKEY_AFTER_SECONDS: '3' });
     await l.daemon('wireguard-go', NS.b, IF.b);
     await l.setconf(
       NS.a,
@@ -139,5 +142,23 @@ describe('wireguard-ts under rekey and flood', { skip }, () => {
     assert.equal(afterwards.received, 5, afterwards.output);
     const back = await l.ping(NS.b, '10.59.30.1', { count: 5 });
     assert.equal(back.received, 5, back.output);
+  });
+
+  it('exits cleanly when its UAPI socket is deleted, and on SIGTERM', async () => {
+    const sock = join(SOCK_DIR, `${IF.ours}.sock`);
+    assert.ok(existsSync(sock));
+    rmSync(sock);
+    assert.ok(await waitFor(() => ours.exited, 5000), 'still running after its socket was deleted');
+    assert.equal(ours.exitCode, 0);
+    // the interface went with it
+    const gone = await l.exec(NS.a, 'ip', ['link', 'show', IF.ours]);
+    assert.notEqual(gone.code, 0);
+
+    const again = await l.daemon('ours', NS.a, IF.ours);
+    assert.ok(existsSync(sock));
+    again.child.kill('SIGTERM');
+    assert.ok(await waitFor(() => again.exited, 5000), 'still running after SIGTERM');
+    assert.equal(again.exitCode, 0);
+    assert.equal(existsSync(sock), false);
   });
 });
