@@ -34,7 +34,17 @@ export class PacketBatch {
   /** Number of slots in use, `0..capacity`. */
   count = 0;
 
-  constructor(capacity: number = IDEAL_BATCH_SIZE, slotSize = 2048) {
+  /**
+   * A batch in its own memory, or, given `memory`, over `PacketBatch.byteLength(capacity,
+   * slotSize)` bytes of it from `byteOffset` (a multiple of 4): the slab, then the offsets, then
+   * the lengths. Over a SharedArrayBuffer, worker threads see the same packets (`crypto-pool.ts`).
+   */
+  constructor(
+    capacity: number = IDEAL_BATCH_SIZE,
+    slotSize = 2048,
+    memory?: ArrayBufferLike,
+    byteOffset = 0
+  ) {
     if (!Number.isInteger(capacity) || capacity < 1) {
       throw new RangeError(`Cannot create batch: capacity ${capacity} is not a positive integer`);
     }
@@ -43,10 +53,30 @@ export class PacketBatch {
     }
     this.capacity = capacity;
     this.slotSize = slotSize;
-    this.data = new Uint8Array(capacity * slotSize);
-    this.offsets = new Uint32Array(capacity);
-    this.lengths = new Uint32Array(capacity);
+    if (memory === undefined) {
+      this.data = new Uint8Array(capacity * slotSize);
+      this.offsets = new Uint32Array(capacity);
+      this.lengths = new Uint32Array(capacity);
+    } else {
+      const need = PacketBatch.byteLength(capacity, slotSize);
+      if (byteOffset % 4 !== 0 || byteOffset < 0 || byteOffset + need > memory.byteLength) {
+        throw new RangeError(
+          `Cannot create batch: ${need} bytes at offset ${byteOffset} do not fit in ` +
+            `${memory.byteLength} bytes of memory`
+        );
+      }
+      const slab = capacity * slotSize;
+      const words = byteOffset + align4(slab);
+      this.data = new Uint8Array(memory, byteOffset, slab);
+      this.offsets = new Uint32Array(memory, words, capacity);
+      this.lengths = new Uint32Array(memory, words + 4 * capacity, capacity);
+    }
     this.endpoints = new Array<Endpoint | null>(capacity).fill(null);
+  }
+
+  /** Bytes a batch occupies in given memory: the slab (padded to 4), offsets and lengths. */
+  static byteLength(capacity: number, slotSize: number): number {
+    return align4(capacity * slotSize) + 8 * capacity;
   }
 
   /** Start of slot i. */
@@ -75,4 +105,8 @@ export class PacketBatch {
   reset(): void {
     this.count = 0;
   }
+}
+
+function align4(n: number): number {
+  return Math.ceil(n / 4) * 4;
 }

@@ -4,7 +4,8 @@
  * static key, the peers by public key, cryptokey routing, the index table, the handshake queue,
  * and the configuration API the UAPI and the start-tunnel daemon call. Peers are added, changed
  * and removed live; other peers are never touched. The data path lives in `send.ts` and
- * `receive.ts`; the device only wires the TUN and the bind to them.
+ * `receive.ts`; the device only wires the TUN and the bind to them, and, with `workers`, owns
+ * the crypto pool (`crypto-pool.ts`) their AEAD work moves to.
  * @module
  */
 
@@ -25,6 +26,7 @@ import { CookieChecker } from './cookie.ts';
 import type { Crypto, DhPrivateKey } from './crypto.ts';
 import { isZero, KEY_SIZE } from './crypto.ts';
 import { nodeCrypto } from './crypto-node.ts';
+import { type CryptoJob, CryptoPool, MAX_CRYPTO_WORKERS, OP_SEAL } from './crypto-pool.ts';
 import { IndexTable } from './index-table.ts';
 import type { Keypair } from './keypair.ts';
 import { keysEqual, keyToBase64 } from './keys.ts';
@@ -33,8 +35,8 @@ import { MESSAGE_INITIATION_SIZE, MESSAGE_TRANSPORT_HEADER_SIZE } from './messag
 import { type NoiseDevice, precomputeStaticStatic } from './noise.ts';
 import { Peer, type PeerStats } from './peer.ts';
 import { Ratelimiter } from './ratelimiter.ts';
-import { processHandshakeQueue, receivePackets } from './receive.ts';
-import { sendHandshakeInitiation, sendKeepalive, sendPackets } from './send.ts';
+import { completeOpen, processHandshakeQueue, receivePackets } from './receive.ts';
+import { completeSeal, sendHandshakeInitiation, sendKeepalive, sendPackets } from './send.ts';
 import type { TimerActions } from './timers.ts';
 import type { TunDevice } from './tun.ts';
 
@@ -62,6 +64,11 @@ export interface DeviceOptions {
    * in interop labs. Values at or above REJECT_AFTER_TIME are refused.
    */
   rekeyAfterTimeMs?: number;
+  /**
+   * Worker threads for the transport AEAD (`crypto-pool.ts`, `defaultCryptoWorkers()`); 0, the
+   * default, runs it inline and synchronously. With workers, see `flush()`.
+   */
+  workers?: number;
 }
 
 /** Why packets were dropped; every drop on the data path is counted in one of these. */
@@ -94,6 +101,10 @@ export interface DropCounters {
   stagedDropped: number;
   /** Packet too large for its slot. */
   tooLarge: number;
+  /** Transport packet dropped because every crypto job was in flight (crypto pool only). */
+  cryptoQueueFull: number;
+  /** Transport packet lost to a crypto worker that failed or crashed (crypto pool only). */
+  cryptoFailed: number;
 }
 
 export interface DeviceEvents {
@@ -117,6 +128,8 @@ function newCounters(): DropCounters {
     noEndpoint: 0,
     stagedDropped: 0,
     tooLarge: 0,
+    cryptoQueueFull: 0,
+    cryptoFailed: 0,
   };
 }
 
@@ -191,6 +204,8 @@ export class Device extends EventEmitter<DeviceEvents> implements NoiseDevice<Pe
   readonly handshakeBudget: number;
   /** REKEY_AFTER_TIME, or the test override. */
   readonly rekeyAfterTimeMs: number;
+  /** The crypto worker pool; null when the AEAD runs inline. */
+  readonly pool: CryptoPool | null = null;
   readonly #peers = new Map<string, Peer>();
   readonly #generateEphemeral: (() => DhPrivateKey) | undefined;
   readonly #mtu: number;
@@ -216,6 +231,19 @@ export class Device extends EventEmitter<DeviceEvents> implements NoiseDevice<Pe
       throw new RangeError(`Cannot use rekeyAfterTimeMs ${rekey}: must be 0 < ms < 180000`);
     }
     this.rekeyAfterTimeMs = rekey;
+    const workers = options.workers ?? 0;
+    if (!Number.isInteger(workers) || workers < 0 || workers > MAX_CRYPTO_WORKERS) {
+      throw new RangeError(
+        `Cannot use workers ${workers}: must be an integer 0..${MAX_CRYPTO_WORKERS}`
+      );
+    }
+    if (workers > 0) {
+      try {
+        this.pool = new CryptoPool({ workers, logger: this.logger, complete: this.#complete });
+      } catch (err) {
+        this.logger.error(`Cannot start ${workers} crypto workers, running inline: ${String(err)}`);
+      }
+    }
     this.#generateEphemeral = options.generateEphemeral;
     const u32 = new Uint32Array(1);
     const u32Bytes = new Uint8Array(u32.buffer);
@@ -369,12 +397,18 @@ export class Device extends EventEmitter<DeviceEvents> implements NoiseDevice<Pe
     await this.bind?.close();
   }
 
-  /** Down, then forget every peer; closes the TUN. */
+  /** Down, then forget every peer; closes the TUN and terminates the crypto workers. */
   async close(): Promise<void> {
     await this.down();
     this.removeAllPeers();
     this.ratelimiter.close();
+    await this.pool?.close();
     await this.tun?.close();
+  }
+
+  /** Resolves once nothing (nor what it caused) is in the crypto pool; at once when inline. */
+  flush(): Promise<void> {
+    return this.pool ? this.pool.flush() : Promise.resolve();
   }
 
   // ---- peers ---------------------------------------------------------------------------------
@@ -499,6 +533,23 @@ export class Device extends EventEmitter<DeviceEvents> implements NoiseDevice<Pe
   receivePackets(batch: PacketBatch): void {
     receivePackets(this, batch);
   }
+
+  /** @internal The crypto pool while it takes jobs; null when the AEAD runs inline. */
+  get activePool(): CryptoPool | null {
+    return this.pool?.active ? this.pool : null;
+  }
+
+  /** A finished crypto job, in submission order: step 5 of the send or the receive path. */
+  readonly #complete = (job: CryptoJob): void => {
+    try {
+      if (job.op === OP_SEAL) completeSeal(this, job);
+      else completeOpen(this, job);
+    } catch (err) {
+      // the packet path never throws; a bug here must not take the device down
+      this.drops.cryptoFailed += job.batch.count;
+      this.logger.error(`Crypto job completion failed: ${String(err)}`);
+    }
+  };
 
   /** @internal Arranges for the handshake queue to be drained on a later turn. */
   scheduleHandshakes(): void {

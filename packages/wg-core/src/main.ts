@@ -6,7 +6,8 @@
  * `wg`/`wg-quick`. Without `-f` it detaches, and the parent returns only once the socket is ready
  * (so `wg setconf` right after works). It exits cleanly, removing its socket, on SIGTERM/SIGINT,
  * when the socket file is deleted, or when the interface is removed (`wg-quick down`).
- * Environment: LOG_LEVEL=verbose|error|silent (default error), WG_PROCESS_FOREGROUND=1.
+ * Environment: LOG_LEVEL=verbose|error|silent (default error), WG_PROCESS_FOREGROUND=1,
+ * WIREGUARD_TS_WORKERS=N (crypto worker threads, 0 = inline; default from the core count).
  * @module
  */
 
@@ -14,6 +15,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, existsSync, readFileSync, writeSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { UdpBind } from './bind-udp.ts';
+import { defaultCryptoWorkers, MAX_CRYPTO_WORKERS } from './crypto-pool.ts';
 import { Device } from './device.ts';
 import { createLogger, type Logger, type LogLevel } from './logger.ts';
 import { LinuxTun } from './tun-linux.ts';
@@ -27,7 +29,11 @@ A userspace WireGuard, driven by wg(8) and wg-quick(8) like wireguard-go.
   --version          print the version and exit
   -h, --help         print this help
 
-Environment: LOG_LEVEL=verbose|error|silent (default: error)
+Environment:
+  LOG_LEVEL=verbose|error|silent   logging (default: error)
+  WIREGUARD_TS_WORKERS=N           worker threads for encryption and decryption, 0 = on the
+                                   main thread (default: cores - 1 above 2 cores, at most 4;
+                                   else 0)
 `;
 
 /** The fd on which a detached child reports readiness to its parent. */
@@ -47,6 +53,22 @@ function logLevel(): LogLevel {
   if (v === 'verbose' || v === 'debug') return 'verbose';
   if (v === 'silent') return 'silent';
   return 'error';
+}
+
+/** WIREGUARD_TS_WORKERS, or the default from the core count; null (reported) when invalid. */
+function workerCount(): number | null {
+  const text = process.env.WIREGUARD_TS_WORKERS;
+  // inline on 2 cores or fewer, else cores - 1 (at most 4): measured, see defaultCryptoWorkers
+  if (text === undefined || text === '') return defaultCryptoWorkers();
+  const n = Number(text);
+  if (!/^[0-9]+$/.test(text) || n > MAX_CRYPTO_WORKERS) {
+    process.stderr.write(
+      `wireguard-ts: invalid WIREGUARD_TS_WORKERS "${text}": expected an integer ` +
+        `0..${MAX_CRYPTO_WORKERS}\n`
+    );
+    return null;
+  }
+  return n;
 }
 
 interface Args {
@@ -78,7 +100,12 @@ function parseArgs(argv: string[]): Args | null {
 }
 
 /** Runs the interface in this process until it is told to stop. */
-async function runForeground(ifname: string, logger: Logger, ready: (error?: string) => void) {
+async function runForeground(
+  ifname: string,
+  logger: Logger,
+  workers: number,
+  ready: (error?: string) => void
+) {
   let tun: LinuxTun;
   try {
     tun = await LinuxTun.create(ifname);
@@ -93,14 +120,17 @@ async function runForeground(ifname: string, logger: Logger, ready: (error?: str
   try {
     device =
       rekeySeconds > 0
-        ? new Device({ tun, bind, logger, rekeyAfterTimeMs: rekeySeconds * 1000 })
-        : new Device({ tun, bind, logger });
+        ? new Device({ tun, bind, logger, workers, rekeyAfterTimeMs: rekeySeconds * 1000 })
+        : new Device({ tun, bind, logger, workers });
   } catch (err) {
     await tun.close();
     ready(`Invalid WIREGUARD_TS_TEST_REKEY_AFTER_SECONDS: ${(err as Error).message}`);
     return;
   }
   if (rekeySeconds > 0) logger.error(`TEST MODE: rekeying every ${rekeySeconds} s`);
+  logger.verbose(
+    device.pool ? `Crypto on ${device.pool.size} worker threads` : 'Crypto on the main thread'
+  );
   let uapi: UapiServer;
   try {
     uapi = await UapiServer.listen(device, tun.name, { log: (m) => logger.error(m) });
@@ -181,13 +211,18 @@ export async function main(argv: string[]): Promise<void> {
     process.exitCode = 1;
     return;
   }
+  const workers = workerCount();
+  if (workers === null) {
+    process.exitCode = 1;
+    return;
+  }
   if (!args.foreground) {
     detach(args.ifname);
     return;
   }
   const readyFd = process.env.WG_TS_READY_FD ? Number(process.env.WG_TS_READY_FD) : null;
   const logger = createLogger(logLevel(), `(${args.ifname}) `);
-  await runForeground(args.ifname, logger, (error) => {
+  await runForeground(args.ifname, logger, workers, (error) => {
     if (error) logger.error(error);
     if (readyFd !== null) {
       try {

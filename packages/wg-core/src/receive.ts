@@ -17,6 +17,11 @@
  *   5. The plaintext must be one IPv4/IPv6 packet (trimmed to its own length, dropping the
  *      padding) whose source address routes back to this same peer (cryptokey routing);
  *      then the batch, now holding plaintext, is written to the TUN.
+ * With a crypto pool (`crypto-pool.ts`), step 3 is split: the keypair is found here and the
+ * message copied into the open job being filled; a worker opens the whole job; `completeOpen`
+ * then runs the rest of step 3 (the replay window) and steps 4–5 on the main thread, once every
+ * earlier job is done (submission order, so each peer's packets arrive in order), and writes
+ * the plaintext to the TUN from the job's own memory.
  * @module
  */
 
@@ -28,7 +33,15 @@ import {
   UNDER_LOAD_QUEUE_LENGTH,
 } from './constants.ts';
 import { AEAD_TAG_SIZE } from './crypto.ts';
+import {
+  type CryptoJob,
+  type CryptoPool,
+  OP_OPEN,
+  STATUS_AUTH_FAILED,
+  STATUS_OK,
+} from './crypto-pool.ts';
 import type { Device } from './device.ts';
+import type { IndexEntry } from './index-table.ts';
 import type { Keypair } from './keypair.ts';
 import {
   COOKIE_REPLY_OFFSET_RECEIVER,
@@ -68,6 +81,7 @@ const retiredScratch: RetiredKeypairs = [];
 /** Handles a batch of datagrams. Never throws; every drop is counted in `dev.drops`. */
 export function receivePackets(dev: Device, batch: PacketBatch): void {
   if (!dev.isUp) return;
+  const pool = dev.activePool;
   const data = batch.data;
   const now = dev.now();
   let toTun = 0;
@@ -80,6 +94,10 @@ export function receivePackets(dev: Device, batch: PacketBatch): void {
     // 1. classify
     const type = messageType(data, off, length);
     if (type === MESSAGE_TRANSPORT_TYPE) {
+      if (pool !== null) {
+        queueOpen(dev, pool, batch, i, off, length, now);
+        continue;
+      }
       const plainLength = receiveTransport(dev, batch, i, off, length, now);
       if (plainLength > 0) {
         batch.offsets[i] = off + MESSAGE_TRANSPORT_HEADER_SIZE;
@@ -105,6 +123,21 @@ export function receivePackets(dev: Device, batch: PacketBatch): void {
   dev.scheduleHandshakes();
 }
 
+/** Step 3: the live keypair a transport message names, or null (dropped and counted). */
+function transportEntry(
+  dev: Device,
+  data: Uint8Array,
+  off: number,
+  now: number
+): IndexEntry<Peer> | null {
+  const entry = dev.indexTable.lookup(readU32(data, off + TRANSPORT_OFFSET_RECEIVER));
+  if (!entry?.keypair?.canReceive(now)) {
+    dev.drops.unknownKeypair++;
+    return null;
+  }
+  return entry;
+}
+
 /**
  * Steps 3–5 for one transport message. Returns the plaintext IP packet length (the packet is at
  * `off + 16`), or 0 when the message is dropped or was a keepalive.
@@ -119,12 +152,9 @@ function receiveTransport(
 ): number {
   const data = batch.data;
   // 3. keypair by receiver index, then open in place
-  const entry = dev.indexTable.lookup(readU32(data, off + TRANSPORT_OFFSET_RECEIVER));
-  const keypair = entry?.keypair;
-  if (!entry || !keypair?.canReceive(now)) {
-    dev.drops.unknownKeypair++;
-    return 0;
-  }
+  const entry = transportEntry(dev, data, off, now);
+  if (entry === null) return 0;
+  const keypair = entry.keypair!;
   const nonce = dev.nonce;
   for (let k = 0; k < 8; k++) nonce[4 + k] = data[off + TRANSPORT_OFFSET_COUNTER + k]!;
   const body = off + MESSAGE_TRANSPORT_HEADER_SIZE;
@@ -140,6 +170,93 @@ function receiveTransport(
     dev.drops.decryptFailed++;
     return 0;
   }
+  return acceptTransport(dev, entry.peer, keypair, data, off, length, batch.endpoints[i], now);
+}
+
+/**
+ * Step 3 with a pool: copies the transport message into the open job being filled, for a worker
+ * to open. Dropped and counted when its keypair is unknown or every job is in flight.
+ */
+function queueOpen(
+  dev: Device,
+  pool: CryptoPool,
+  batch: PacketBatch,
+  i: number,
+  off: number,
+  length: number,
+  now: number
+): void {
+  const entry = transportEntry(dev, batch.data, off, now);
+  if (entry === null) return;
+  const job = pool.reserve(OP_OPEN, length);
+  if (job === null) {
+    dev.drops.cryptoQueueFull++;
+    return;
+  }
+  const j = job.add(length, entry.peer, entry.keypair!);
+  job.batch.data.set(batch.data.subarray(off, off + length), job.batch.offsets[j]!);
+  job.batch.endpoints[j] = batch.endpoints[i] ?? null;
+}
+
+/**
+ * The rest of step 3 and steps 4–5 for an opened job, on the main thread in submission order
+ * (wireguard-go `RoutineSequentialReceiver`); the plaintext goes to the TUN from the job's own
+ * memory. A keypair retired meanwhile (peer removed, keys expired or rotated out) drops its
+ * packets; a device taken down meanwhile drops the job, as it drops whatever reaches it down.
+ */
+export function completeOpen(dev: Device, job: CryptoJob): void {
+  if (!dev.isUp) return;
+  const batch = job.batch;
+  const now = dev.now();
+  let toTun = 0;
+  for (let i = 0; i < batch.count; i++) {
+    const off = batch.offsets[i]!;
+    const length = batch.lengths[i]!;
+    batch.lengths[i] = 0;
+    const status = job.status[i];
+    if (status !== STATUS_OK) {
+      if (status === STATUS_AUTH_FAILED) dev.drops.decryptFailed++;
+      else dev.drops.cryptoFailed++;
+      continue;
+    }
+    const keypair = job.keypairs[i]!;
+    if (dev.indexTable.lookup(keypair.localIndex)?.keypair !== keypair) {
+      dev.drops.unknownKeypair++;
+      continue;
+    }
+    const plainLength = acceptTransport(
+      dev,
+      job.peers[i]!,
+      keypair,
+      batch.data,
+      off,
+      length,
+      batch.endpoints[i],
+      now
+    );
+    if (plainLength > 0) {
+      batch.offsets[i] = off + MESSAGE_TRANSPORT_HEADER_SIZE;
+      batch.lengths[i] = plainLength;
+      toTun++;
+    }
+  }
+  if (toTun > 0) dev.tun?.write(batch);
+}
+
+/**
+ * Steps 3 (replay window) to 5 for an authenticated transport message at `off`. Returns the
+ * plaintext IP packet length (the packet is at `off + 16`), or 0 when dropped or a keepalive.
+ */
+function acceptTransport(
+  dev: Device,
+  peer: Peer,
+  keypair: Keypair,
+  data: Uint8Array,
+  off: number,
+  length: number,
+  endpoint: Endpoint | null | undefined,
+  now: number
+): number {
   // replay window, only after authentication (whitepaper §5.4.6)
   const lo = readU32(data, off + TRANSPORT_OFFSET_COUNTER);
   const hi = readU32(data, off + TRANSPORT_OFFSET_COUNTER + 4);
@@ -149,7 +266,6 @@ function receiveTransport(
   }
 
   // 4. the packet is authentic
-  const peer = entry.peer;
   if (receivedWithKeypair(peer.keypairs, keypair, retiredScratch)) {
     dev.retire(retiredScratch);
     retiredScratch.length = 0;
@@ -160,7 +276,6 @@ function receiveTransport(
   const timers = peer.timers;
   timers.anyAuthenticatedPacketTraversal();
   timers.anyAuthenticatedPacketReceived();
-  const endpoint = batch.endpoints[i];
   if (endpoint && endpoint !== peer.endpoint) peer.endpoint = endpoint;
   peer.rxBytes += length;
 
@@ -169,6 +284,7 @@ function receiveTransport(
   timers.dataReceived();
 
   // 5. one well-formed IP packet from an address this peer may use
+  const body = off + MESSAGE_TRANSPORT_HEADER_SIZE;
   const version = data[body]! >> 4;
   let packetLength: number;
   let source: number;

@@ -13,8 +13,11 @@
  *      and sealed where it lies, the tag landing in the tailroom.
  *   5. Transmission: the same batch goes to the bind, each slot addressed to its peer's endpoint;
  *      then the timers and the key freshness checks run.
- * Steps 1–3 and 5 are sequential; step 4 is the one a worker pool or a native batch AEAD takes
- * over later, with the batch as the unit of work.
+ * Steps 1–3 and 5 are sequential. With a crypto pool (`crypto-pool.ts`), step 4 is split: the
+ * header and the zero padding are written here while each packet is copied into the job being
+ * filled, a worker seals the whole job, and `completeSeal` runs step 5 for it on the main thread
+ * once every earlier job is done (submission order, so each peer's packets leave in order). The
+ * key freshness check still follows the nonce assignment, as in wireguard-go.
  *
  * Handshake initiations, responses, cookie replies and keepalives leave through the device's
  * one-slot control batch.
@@ -25,6 +28,7 @@ import { PacketBatch } from './batch.ts';
 import type { Endpoint } from './bind.ts';
 import { MAX_STAGED_PACKETS, PADDING_MULTIPLE, REKEY_TIMEOUT_MS } from './constants.ts';
 import { AEAD_TAG_SIZE } from './crypto.ts';
+import { type CryptoJob, type CryptoPool, OP_SEAL, STATUS_OK } from './crypto-pool.ts';
 import type { Device } from './device.ts';
 import type { Keypair } from './keypair.ts';
 import {
@@ -49,6 +53,15 @@ export function paddingSize(length: number, mtu: number): number {
   return Math.max(0, padded - last);
 }
 
+/** Step 3: takes the keypair's next counter and writes the transport header at `header`. */
+function writeTransportHeader(data: Uint8Array, header: number, keypair: Keypair): void {
+  const counter = keypair.sendNonce++;
+  writeU32(data, header, MESSAGE_TRANSPORT_TYPE);
+  writeU32(data, header + 4, keypair.remoteIndex);
+  writeU32(data, header + 8, counter >>> 0);
+  writeU32(data, header + 12, Math.floor(counter / 0x1_0000_0000));
+}
+
 /**
  * Seals the IP packet at `data[off..off+length)` in place as a transport message whose header
  * goes to `off − 16`. Returns the message length, or 0 when it does not fit before `end`.
@@ -64,12 +77,8 @@ function sealTransport(
   const padded = length + paddingSize(length, dev.mtu);
   if (off + padded + AEAD_TAG_SIZE > end) return 0;
   data.fill(0, off + length, off + padded);
-  const counter = keypair.sendNonce++;
   const header = off - MESSAGE_TRANSPORT_HEADER_SIZE;
-  writeU32(data, header, MESSAGE_TRANSPORT_TYPE);
-  writeU32(data, header + 4, keypair.remoteIndex);
-  writeU32(data, header + 8, counter >>> 0);
-  writeU32(data, header + 12, Math.floor(counter / 0x1_0000_0000));
+  writeTransportHeader(data, header, keypair);
   // nonce = 4 zero bytes ‖ the counter as just written (whitepaper §5.4.6)
   const nonce = dev.nonce;
   for (let k = 0; k < 8; k++) nonce[4 + k] = data[header + 8 + k]!;
@@ -81,6 +90,72 @@ function sealTransport(
     null
   );
   return MESSAGE_TRANSPORT_HEADER_SIZE + padded + AEAD_TAG_SIZE;
+}
+
+/**
+ * Steps 3–4 with a pool: copies the IP packet `src[off..off+length)` into the seal job being
+ * filled, zero-pads it and writes its header (taking the nonce now, in order); a worker seals
+ * it. False when every job is in flight: the packet is dropped and counted.
+ */
+function queueSeal(
+  dev: Device,
+  pool: CryptoPool,
+  peer: Peer,
+  keypair: Keypair,
+  src: Uint8Array,
+  off: number,
+  length: number
+): boolean {
+  const padded = length + paddingSize(length, dev.mtu);
+  const wire = MESSAGE_TRANSPORT_HEADER_SIZE + padded + AEAD_TAG_SIZE;
+  const job = pool.reserve(OP_SEAL, wire);
+  if (job === null) {
+    dev.drops.cryptoQueueFull++;
+    return false;
+  }
+  const i = job.add(wire, peer, keypair);
+  const data = job.batch.data;
+  const header = job.batch.offsets[i]!;
+  const body = header + MESSAGE_TRANSPORT_HEADER_SIZE;
+  data.set(src.subarray(off, off + length), body);
+  data.fill(0, body + length, body + padded);
+  writeTransportHeader(data, header, keypair);
+  return true;
+}
+
+/**
+ * Step 5 for a sealed job, on the main thread in submission order (wireguard-go
+ * `RoutineSequentialSender`): to the bind from the job's own memory, then the timers. A peer
+ * removed meanwhile sends nothing; a device taken down meanwhile drops the job, as it drops
+ * whatever reaches it while down.
+ */
+export function completeSeal(dev: Device, job: CryptoJob): void {
+  if (!dev.isUp) return;
+  const batch = job.batch;
+  let sent = 0;
+  for (let i = 0; i < batch.count; i++) {
+    const peer = job.peers[i]!;
+    if (job.status[i] !== STATUS_OK) {
+      batch.lengths[i] = 0;
+      dev.drops.cryptoFailed++;
+      continue;
+    }
+    const endpoint = peer.live ? peer.endpoint : null;
+    if (endpoint === null) {
+      batch.lengths[i] = 0;
+      if (peer.live) dev.drops.noEndpoint++;
+      else dev.drops.noRoute++;
+      continue;
+    }
+    batch.endpoints[i] = endpoint;
+    peer.txBytes += batch.lengths[i]!;
+    const timers = peer.timers;
+    timers.anyAuthenticatedPacketTraversal();
+    timers.anyAuthenticatedPacketSent();
+    timers.dataSent();
+    sent++;
+  }
+  if (sent > 0) dev.bind?.send(batch);
 }
 
 /** The keypair to send with, or null when a handshake is needed first. */
@@ -108,6 +183,7 @@ function keepKeyFreshSending(dev: Device, peer: Peer, keypair: Keypair): void {
 /** Sends a batch of IP packets read from the TUN. Never throws; drops are counted. */
 export function sendPackets(dev: Device, batch: PacketBatch): void {
   if (!dev.isUp) return;
+  const pool = dev.activePool;
   const data = batch.data;
   let sent = 0;
   dev.batchMark++;
@@ -147,7 +223,11 @@ export function sendPackets(dev: Device, batch: PacketBatch): void {
       continue;
     }
 
-    // 3 + 4. nonce and seal in place
+    // 3 + 4. nonce and seal: by a worker, or here in place
+    if (pool !== null) {
+      if (queueSeal(dev, pool, peer, keypair, data, off, length)) touch(dev, peer);
+      continue;
+    }
     const slotEnd = batch.slotStart(i) + batch.slotSize;
     if (off < batch.slotStart(i) + MESSAGE_TRANSPORT_HEADER_SIZE) {
       dev.drops.tooLarge++;
@@ -169,10 +249,9 @@ export function sendPackets(dev: Device, batch: PacketBatch): void {
     timers.dataSent();
     sent++;
   }
-  if (sent === 0) return;
 
-  // 5. transmit, then check key freshness once per peer that sent
-  dev.bind?.send(batch);
+  // 5. transmit (a pool's jobs go when sealed), then check key freshness once per peer that sent
+  if (sent > 0) dev.bind?.send(batch);
   const touched = dev.touchedPeers;
   for (let k = 0; k < touched.length; k++) {
     const peer = touched[k]!;
@@ -199,6 +278,16 @@ export function sendStagedPackets(dev: Device, peer: Peer): void {
   const keypair = sendingKeypair(dev, peer);
   if (!keypair || !endpoint) {
     if (endpoint) sendHandshakeInitiation(dev, peer, false);
+    return;
+  }
+  const pool = dev.activePool;
+  if (pool !== null) {
+    // into the seal job being filled, behind whatever of this peer is already there
+    while (peer.staged.length > 0) {
+      const packet = peer.staged.shift()!;
+      queueSeal(dev, pool, peer, keypair, packet, 0, packet.length);
+    }
+    keepKeyFreshSending(dev, peer, keypair);
     return;
   }
   // slots must hold the largest staged packet plus header, padding and tag
