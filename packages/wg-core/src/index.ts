@@ -32,6 +32,8 @@ export * from './constants.ts';
 export type { Crypto, DhPrivateKey } from './crypto.ts';
 export { nobleCrypto } from './crypto-noble.ts';
 export { nodeCrypto } from './crypto-node.ts';
+export type { CryptoPoolOptions } from './crypto-pool.ts';
+export { CryptoPool, defaultCryptoWorkers, MAX_CRYPTO_WORKERS } from './crypto-pool.ts';
 export type { DeviceEvents, DeviceOptions, DropCounters } from './device.ts';
 export { Device } from './device.ts';
 export { keysEqual, keyToBase64, keyToHex, parseKeyBase64, parseKeyHex } from './keys.ts';
