@@ -17,7 +17,6 @@
 
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
-import { readFileSync, statSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
@@ -35,8 +34,8 @@ import {
   type Sysctl,
   teardown,
 } from '@start-tunnel/nat';
+import { takeLock } from './_lab.ts';
 
-const LOCK = '/tmp/start-tunnel-netns.lock';
 const PREFIX = `stnat-${process.pid}`;
 const NS = {
   visitor: `${PREFIX}-visitor`,
@@ -90,61 +89,6 @@ const ipIn = (role: Role, words: string) => run(['ip', '-n', NS[role], ...words.
 /** A shell script in a namespace, with positional arguments. */
 const sh = (role: Role, script: string, ...args: string[]) =>
   inNs(role, 'sh', '-c', script, 'sh', ...args);
-
-// -- the lab lock ---------------------------------------------------------------------------
-
-/** True when an ancestor of this process (`flock LOCK node ...`) already holds the lock. */
-function lockHeldByAncestor(): boolean {
-  let inode: number;
-  try {
-    inode = statSync(LOCK).ino;
-  } catch {
-    return false;
-  }
-  const holders = new Set<number>();
-  for (const line of readFileSync('/proc/locks', 'utf8').split('\n')) {
-    const fields = line.trim().split(/\s+/);
-    // "1: FLOCK  ADVISORY  WRITE 1234 00:2a:5678 0 EOF"
-    if (fields[1] === 'FLOCK' && fields[3] === 'WRITE' && fields[5]?.endsWith(`:${inode}`)) {
-      holders.add(Number(fields[4]));
-    }
-  }
-  for (let pid = process.ppid, hops = 0; pid > 1 && hops < 64; hops++) {
-    if (holders.has(pid)) return true;
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    pid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-  }
-  return false;
-}
-
-/** Takes the lock through a `flock` child that holds it until its stdin closes (5 min wait). */
-async function acquireLock(): Promise<() => Promise<void>> {
-  if (lockHeldByAncestor()) return async () => {};
-  const child = spawn('flock', ['-x', '-w', '300', LOCK, 'sh', '-c', 'echo locked; read _'], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error('Timed out waiting for the lab lock')),
-      310_000
-    );
-    child.stdout.once('data', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`Cannot take the lab lock ${LOCK}: flock exited with ${code}`));
-    });
-  });
-  return async () => {
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.stdin.end();
-    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-    await exited;
-    clearTimeout(timer);
-  };
-}
 
 // -- agents ---------------------------------------------------------------------------------
 
@@ -315,7 +259,7 @@ describe('nat lab (network namespaces, real nftables)', {
   skip: skipReason(),
   timeout: 600_000,
 }, () => {
-  let release: (() => Promise<void>) | null = null;
+  let release: (() => void) | null = null;
   const created: string[] = [];
   const agents = new Map<Role, Agent>();
   let nft: NftRunner;
@@ -330,7 +274,7 @@ describe('nat lab (network namespaces, real nftables)', {
   };
 
   before(async () => {
-    release = await acquireLock();
+    release = await takeLock();
     // namespaces left by a lab that was killed (its pid is gone)
     for (const line of (await run(['ip', 'netns', 'list'])).split('\n')) {
       const match = /^(stnat-(\d+)-[a-z0-9]+)/.exec(line);
@@ -409,7 +353,7 @@ describe('nat lab (network namespaces, real nftables)', {
   after(async () => {
     for (const a of agents.values()) a.child.kill('SIGKILL');
     for (const ns of created.reverse()) await run(['ip', 'netns', 'del', ns]).catch(() => {});
-    await release?.();
+    release?.();
   });
 
   it('applies into an empty kernel, turns forwarding on and keeps the foreign table', async () => {
