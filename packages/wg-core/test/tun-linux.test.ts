@@ -13,27 +13,19 @@
 
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+// the lab kit of the root test/ folder: one lock for every namespace lab on the machine
+import { hasCommand, takeLock } from '../../../test/_lab.ts';
 import { TUN_HEADROOM, TUN_TAILROOM } from '../src/batch.ts';
 import { LinuxTun } from '../src/tun-linux.ts';
 
-const LOCK = '/tmp/start-tunnel-netns.lock';
 const NS = `sttun-${process.pid}`;
 const IF = 'sttun0';
 const TUN_ADDR = '10.59.1.1';
 const PEER_ADDR = '10.59.1.2';
-
-function hasCommand(cmd: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 const skip =
   process.platform !== 'linux'
@@ -45,33 +37,6 @@ const skip =
         : !hasCommand('ip') || !hasCommand('flock')
           ? 'needs ip (iproute2) and flock (util-linux)'
           : false;
-
-/** True when an ancestor of this process (say `flock LOCK node ...`) already holds the lock. */
-function lockHeldByAncestor(path: string): boolean {
-  let ino: number;
-  try {
-    ino = statSync(path).ino;
-  } catch {
-    return false;
-  }
-  const holders = new Set<number>();
-  for (const line of readFileSync('/proc/locks', 'utf8').split('\n')) {
-    const f = line.trim().split(/\s+/);
-    if (f[1] !== 'FLOCK' || f[3] !== 'WRITE') continue;
-    if (f[5]?.split(':')[2] === String(ino)) holders.add(Number(f[4]));
-  }
-  let pid = process.ppid;
-  for (let depth = 0; pid > 1 && depth < 64; depth++) {
-    if (holders.has(pid)) return true;
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      pid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-    } catch {
-      return false;
-    }
-  }
-  return false;
-}
 
 function ip(...args: string[]): string {
   return execFileSync('ip', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
@@ -198,28 +163,13 @@ function parseUdp(hex: string) {
 }
 
 describe('LinuxTun in a network namespace', { skip }, () => {
-  let lock: ChildProcess | null = null;
+  let release: (() => void) | null = null;
   let helper: Helper | null = null;
   let nsMade = false;
 
   before(
     async () => {
-      if (!lockHeldByAncestor(LOCK)) {
-        const locker = spawn('flock', ['-x', LOCK, 'sh', '-c', 'echo locked; read _'], {
-          stdio: ['pipe', 'pipe', 'inherit'],
-        });
-        lock = locker;
-        await new Promise<void>((resolve, reject) => {
-          const t = setTimeout(() => reject(new Error(`no lock on ${LOCK} in 5 min`)), 300_000);
-          createInterface({ input: locker.stdout! }).on('line', (line) => {
-            if (line === 'locked') {
-              clearTimeout(t);
-              resolve();
-            }
-          });
-          locker.on('exit', () => reject(new Error('flock exited before locking')));
-        });
-      }
+      release = await takeLock();
       ip('netns', 'add', NS);
       nsMade = true;
       ip('-n', NS, 'link', 'set', 'lo', 'up');
@@ -254,10 +204,7 @@ describe('LinuxTun in a network namespace', { skip }, () => {
         // already gone
       }
     }
-    if (lock) {
-      lock.stdin!.end();
-      lock.kill();
-    }
+    release?.();
   });
 
   it('creates the interface with the MTU asked for and reads it back', async () => {
