@@ -10,6 +10,7 @@
               "native/addon.c",
               "native/io.c",
               "native/link.c",
+              "native/lock.c",
               "native/tun.c",
               "native/udp.c"
             ],

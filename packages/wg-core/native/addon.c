@@ -161,6 +161,7 @@ static const export_fn exported[] = {
     {"ioStart", js_io_start},       {"ioStop", js_io_stop},
     {"ioClose", js_io_close},       {"ioFd", js_io_fd},
     {"tunWrite", js_tun_write},     {"udpSend", js_udp_send},
+    {"fileLock", js_file_lock},
 };
 
 NAPI_MODULE_INIT() {

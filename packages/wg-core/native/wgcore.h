@@ -97,6 +97,9 @@ napi_value js_sock_set_mark(napi_env env, napi_callback_info info);
 napi_value js_sock_get_mark(napi_env env, napi_callback_info info);
 napi_value js_sock_get_bufs(napi_env env, napi_callback_info info);
 
+/* lock.c: flock(2) on an open file. */
+napi_value js_file_lock(napi_env env, napi_callback_info info);
+
 /* link.c: rtnetlink link events for one interface. */
 napi_value js_link_watch(napi_env env, napi_callback_info info);
 void io_drain_link(io_handle *h);

@@ -44,6 +44,7 @@ export { Peer } from './peer.ts';
 export type { TunDevice, TunEvent } from './tun.ts';
 export type { LinuxTunOptions, TunStats } from './tun-linux.ts';
 export { DEFAULT_TUN_MTU, LinuxTun } from './tun-linux.ts';
+export { lockFileExclusive } from './lock.ts';
 export { MemoryTun } from './tun-memory.ts';
 export type { UapiServerOptions } from './uapi.ts';
 export { ipcGet, ipcSet, UapiError, UapiServer } from './uapi.ts';

@@ -93,6 +93,8 @@ export interface NativeAddon {
     addrs: Uint8Array,
     count: number
   ): number;
+  /** flock(fd, LOCK_EX | LOCK_NB): true when taken, false when held elsewhere. */
+  fileLock?(fd: number): boolean;
 }
 
 /** Size of one address record (mirrors `ADDR_RECORD_SIZE` in `native/wgcore.h`). */

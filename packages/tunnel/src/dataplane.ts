@@ -1,0 +1,43 @@
+// SPDX-License-Identifier: MIT
+/**
+ * The data plane as the control plane sees it: a desired set of peers, interface addresses and
+ * nat state, which the implementation brings the system to by difference, touching only what
+ * changed (the original bounced the whole interface with wg-quick on every device change,
+ * `starttunnel.md` §4). `LinuxDataplane` runs wg-core in this process on a real TUN interface
+ * and UDP socket, sets addresses with iproute2 and nat with `@start-tunnel/nat`;
+ * `MemoryDataplane` (dataplane-memory.ts) records for unit tests.
+ * @module
+ */
+
+import type { CounterValue, DriftItem, NatState } from '@start-tunnel/nat';
+
+/** One device as a WireGuard peer of the server. */
+export interface PeerSpec {
+  publicKey: string;
+  presharedKey: string;
+  /** The device's address as a /32, the only source it may use (anti-spoofing). */
+  allowedIp: string;
+}
+
+export interface PeerStatus {
+  endpoint: string | null;
+  /** Unix ms, 0 before the first handshake. */
+  lastHandshake: number;
+  rxBytes: number;
+  txBytes: number;
+}
+
+export interface Dataplane {
+  /** Brings up the interface with this private key and port. */
+  start(privateKey: string): Promise<void>;
+  /** Makes the peer set exactly `peers` (adds, updates, removes by difference). */
+  setPeers(peers: PeerSpec[]): void;
+  /** Makes the interface addresses exactly `cidrs` (gateway form, e.g. `10.59.7.1/24`). */
+  setAddresses(cidrs: string[]): Promise<void>;
+  /** Applies the nat state (null: nothing to apply, e.g. no WAN interface). */
+  applyNat(state: NatState): Promise<{ drift: readonly DriftItem[] }>;
+  /** Counters of each forward of `state`, by index. */
+  forwardCounters(state: NatState): Promise<(CounterValue | null)[]>;
+  peerStatus(publicKey: string): PeerStatus | null;
+  stop(): Promise<void>;
+}

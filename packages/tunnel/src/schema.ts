@@ -1,0 +1,114 @@
+// SPDX-License-Identifier: MIT
+/**
+ * The persistent state and its schema versions. The root is a plain object (CBOR on disk, see
+ * `store.ts`) keyed the way the original keys its database (`starttunnel.md` §3): subnets by
+ * their gateway CIDR `10.59.7.1/24`, devices by IPv4, forwards by source. Keys are base64 with
+ * padding (what `wg` prints); the original's unpadded form is accepted on input.
+ * Each schema change adds a migration from the previous version; `migrate()` runs them in order
+ * on load and refuses a file written by a newer version rather than guess.
+ * @module
+ */
+
+import type { Protocol } from './protocol.ts';
+
+export const SCHEMA_VERSION = 1;
+
+export interface DeviceRecord {
+  name: string;
+  /** base64 X25519 public key. */
+  publicKey: string;
+  /** base64 private key, or null when the device brought its own key (we never saw it). */
+  privateKey: string | null;
+  /** base64 32-byte preshared key, one per device. */
+  presharedKey: string;
+  createdAt: string;
+}
+
+export interface SubnetRecord {
+  name: string;
+  /** Devices by IPv4 address. */
+  devices: Record<string, DeviceRecord>;
+}
+
+export interface ForwardRecord {
+  /** `DEVICE_IP:PORT`. */
+  target: string;
+  protocol: Protocol;
+  label: string | null;
+  enabled: boolean;
+  createdAt: string;
+}
+
+export interface State {
+  schema: number;
+  server: {
+    /** base64 X25519 private key of the tunnel interface. */
+    privateKey: string;
+  };
+  /** WAN address set by the user (`wan set`), or null to detect it. */
+  wan: { override: string | null };
+  /** Subnets by canonical key `A.B.C.1/N`. */
+  subnets: Record<string, SubnetRecord>;
+  /** Forwards by normalized source (`PORT[-PORT]` or `IP:PORT[-PORT]`). */
+  forwards: Record<string, ForwardRecord>;
+  /** Opaque section owned by the web package (panel settings, password, keys, sessions). */
+  web: Record<string, unknown> | null;
+}
+
+/** Migrations from version `from` to `from + 1`. */
+const MIGRATIONS: Record<number, (old: Record<string, unknown>) => Record<string, unknown>> = {};
+
+export class SchemaError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SchemaError';
+  }
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Brings a decoded root up to `SCHEMA_VERSION`, checking the shape of what it returns. */
+export function migrate(decoded: unknown): State {
+  if (!isRecord(decoded)) throw new SchemaError('State file does not hold an object');
+  let root = decoded;
+  let version = root.schema;
+  if (typeof version !== 'number' || !Number.isInteger(version) || version < 1) {
+    throw new SchemaError(`State file has no valid schema version (${String(version)})`);
+  }
+  if (version > SCHEMA_VERSION) {
+    throw new SchemaError(
+      `State file is schema ${version}, newer than this start-tunnel (${SCHEMA_VERSION}): ` +
+        'upgrade start-tunnel'
+    );
+  }
+  while (version < SCHEMA_VERSION) {
+    const step = MIGRATIONS[version];
+    if (!step) throw new SchemaError(`No migration from schema ${version}`);
+    root = step(root);
+    version += 1;
+    root.schema = version;
+  }
+  checkShape(root);
+  return root as unknown as State;
+}
+
+function checkShape(root: Record<string, unknown>): void {
+  const server = root.server;
+  if (!isRecord(server) || typeof server.privateKey !== 'string') {
+    throw new SchemaError('State file lacks server.privateKey');
+  }
+  if (!isRecord(root.wan)) throw new SchemaError('State file lacks wan');
+  if (!isRecord(root.subnets)) throw new SchemaError('State file lacks subnets');
+  for (const [key, s] of Object.entries(root.subnets)) {
+    if (!isRecord(s) || typeof s.name !== 'string' || !isRecord(s.devices)) {
+      throw new SchemaError(`State file has a malformed subnet "${key}"`);
+    }
+  }
+  if (!isRecord(root.forwards)) throw new SchemaError('State file lacks forwards');
+  if (root.web !== null && root.web !== undefined && !isRecord(root.web)) {
+    throw new SchemaError('State file has a malformed web section');
+  }
+  if (root.web === undefined) root.web = null;
+}

@@ -1,0 +1,225 @@
+// SPDX-License-Identifier: MIT
+/**
+ * The controller: owns the store and the data plane and turns every change into
+ *   1. a new state computed by the pure model (bad input throws here; nothing changed),
+ *   2. the nat rules checked against it (a clash throws here; nothing changed),
+ *   3. the state committed durably (write, fsync, rename, fsync dir),
+ *   4. the data plane brought to it by difference (only changed peers, addresses and rules),
+ *   5. the acknowledgement.
+ * If step 4 fails, the previous state is committed and re-applied, and the error returned: no
+ * half-applied change survives. Changes run one at a time, in arrival order. On start the data
+ * plane is rebuilt from the stored state (reconcile), whatever a crash left behind.
+ * @module
+ */
+
+import { type NatState, NatStateError, validateState } from '@start-tunnel/nat';
+import type { Dataplane, PeerSpec } from './dataplane.ts';
+import { allDevices, type ModelEnv, serverPublicKey } from './model.ts';
+import { ErrorCode, ONLINE_WINDOW_MS, type WanInfo } from './protocol.ts';
+import { RpcError } from './rpc.ts';
+import type { State } from './schema.ts';
+import type { Store } from './store.ts';
+import { type AddressSource, wanInfo } from './wan.ts';
+
+export interface TunnelOptions {
+  store: Store;
+  dataplane: Dataplane;
+  env: ModelEnv;
+  addresses: AddressSource;
+  interface: string;
+  listenPort: number;
+  /** `--wan-ip`: takes precedence over the stored override until `wan set`/`wan auto`. */
+  wanIpFlag?: string | null;
+  log: (line: string) => void;
+}
+
+/** Ports on the VPS itself that forwards may not take (losing SSH to a forward locks you out). */
+const BASE_RESERVED = [{ protocol: 'tcp' as const, port: 22, name: 'SSH' }];
+
+export class Tunnel {
+  readonly opts: TunnelOptions;
+  readonly startedAt = new Date();
+  #queue: Promise<unknown> = Promise.resolve();
+  #extraReserved: { protocol: 'tcp' | 'udp'; port: number; name: string }[] = [];
+  #wanFlag: string | null;
+  #lastWan = '';
+  #nat: { ok: boolean; error: string | null; drift: string[] } = {
+    ok: false,
+    error: 'not applied yet',
+    drift: [],
+  };
+
+  constructor(opts: TunnelOptions) {
+    this.opts = opts;
+    this.#wanFlag = opts.wanIpFlag ?? null;
+  }
+
+  get state(): State {
+    return this.opts.store.state;
+  }
+
+  get publicKey(): string {
+    return serverPublicKey(this.state);
+  }
+
+  get natStatus(): { ok: boolean; error: string | null; drift: string[] } {
+    return this.#nat;
+  }
+
+  /** Starts the data plane and reconciles it with the stored state. */
+  async start(): Promise<void> {
+    await this.opts.dataplane.start(this.state.server.privateKey);
+    await this.#apply(this.state, true);
+  }
+
+  async stop(): Promise<void> {
+    await this.#queue.catch(() => {});
+    await this.opts.dataplane.stop();
+  }
+
+  /** The WAN picture now (override from `wan set`, else `--wan-ip`, else detection). */
+  wan(): WanInfo {
+    const override = this.state.wan.override ?? this.#wanFlag;
+    return wanInfo(this.opts.addresses(), this.opts.interface, override);
+  }
+
+  /** Ports of the VPS's own services forwards may not shadow (the panel adds its port). */
+  setReserved(ports: { protocol: 'tcp' | 'udp'; port: number; name: string }[]): void {
+    this.#extraReserved = ports;
+  }
+
+  /**
+   * Runs one change: `fn` computes the next state from the current one (throwing on bad
+   * input), then it is checked, committed, applied, and its result returned.
+   */
+  change<T>(fn: (state: State) => { state: State; result: T }): Promise<T> {
+    const run = this.#queue.then(async () => {
+      const old = this.state;
+      const { state, result } = fn(old);
+      if (state === old) return result;
+      const nat = this.natState(state);
+      if (nat) this.#checkNat(nat);
+      await this.opts.store.commit(state);
+      try {
+        await this.#apply(state, false, old);
+      } catch (err) {
+        this.opts.log(`Applying a change failed, rolling back: ${(err as Error).message}`);
+        await this.opts.store.commit(old);
+        await this.#apply(old, true).catch((e) =>
+          this.opts.log(`Rollback could not re-apply the previous state: ${(e as Error).message}`)
+        );
+        throw new RpcError(
+          ErrorCode.Unknown,
+          `The change could not be applied and was undone: ${(err as Error).message}`
+        );
+      }
+      return result;
+    });
+    this.#queue = run.catch(() => {});
+    return run;
+  }
+
+  /** Re-applies nat when the WAN picture changed (address added or removed, DHCP). */
+  async refreshWan(): Promise<void> {
+    if (JSON.stringify(this.wan()) === this.#lastWan) return;
+    const run = this.#queue.then(() => this.#applyNat(this.state));
+    this.#queue = run.catch(() => {});
+    await run.catch((err) => this.opts.log(`Re-applying nat for a new WAN failed: ${String(err)}`));
+  }
+
+  /** The nat state of `state`, or null when there is no WAN interface to apply it on. */
+  natState(state: State): NatState | null {
+    const wan = this.wan();
+    const w = state.wan.override ?? this.#wanFlag ?? wan.detected;
+    if (wan.interfaces.length === 0) return null;
+    return {
+      wan: w ? { interfaces: wan.interfaces, address: w } : { interfaces: wan.interfaces },
+      wireguard: { interface: this.opts.interface, listenPort: this.opts.listenPort },
+      subnets: Object.keys(state.subnets).map((cidr) => ({ cidr })),
+      forwards: Object.entries(state.forwards).map(([source, f]) => ({
+        source,
+        target: f.target,
+        protocol: f.protocol,
+        enabled: f.enabled,
+        ...(f.label !== null ? { label: f.label } : {}),
+      })),
+      reserved: [...BASE_RESERVED, ...this.#extraReserved],
+    };
+  }
+
+  #checkNat(nat: NatState): void {
+    try {
+      validateState(nat);
+    } catch (err) {
+      if (!(err instanceof NatStateError)) throw err;
+      const issue = err.issues[0];
+      // nat paths look like forwards[2].source: the caller knows the field, not the index
+      const field = issue?.path.replace(/^forwards\[\d+\]\./, '') ?? 'params';
+      const message = (issue?.message ?? err.message).replace(/forwards\[\d+\]\./g, '');
+      throw new RpcError(ErrorCode.InvalidRequest, message, field, message);
+    }
+  }
+
+  async #apply(state: State, full: boolean, old?: State): Promise<void> {
+    const { dataplane } = this.opts;
+    const addresses = Object.keys(state.subnets);
+    if (full || !old || !sameKeys(old.subnets, state.subnets)) {
+      await dataplane.setAddresses(addresses);
+    }
+    dataplane.setPeers(peersOf(state));
+    const natNow = JSON.stringify(this.natState(state));
+    const natBefore = old ? JSON.stringify(this.natState(old)) : '';
+    if (full || natNow !== natBefore) await this.#applyNat(state);
+  }
+
+  async #applyNat(state: State): Promise<void> {
+    this.#lastWan = JSON.stringify(this.wan());
+    const nat = this.natState(state);
+    if (!nat) {
+      this.#nat = { ok: false, error: 'no WAN interface: forwards and egress are off', drift: [] };
+      return;
+    }
+    try {
+      const { drift } = await this.opts.dataplane.applyNat(nat);
+      this.#nat = { ok: true, error: null, drift: drift.map((d) => d.message) };
+    } catch (err) {
+      this.#nat = { ok: false, error: (err as Error).message, drift: [] };
+      throw err;
+    }
+  }
+
+  /** Live status of every device of one subnet. */
+  deviceStatus(publicKey: string): {
+    endpoint: string | null;
+    lastHandshake: string | null;
+    rxBytes: number;
+    txBytes: number;
+    online: boolean;
+  } {
+    const s = this.opts.dataplane.peerStatus(publicKey);
+    if (!s) return { endpoint: null, lastHandshake: null, rxBytes: 0, txBytes: 0, online: false };
+    const now = this.opts.env.now().getTime();
+    return {
+      endpoint: s.endpoint,
+      lastHandshake: s.lastHandshake > 0 ? new Date(s.lastHandshake).toISOString() : null,
+      rxBytes: s.rxBytes,
+      txBytes: s.txBytes,
+      online: s.lastHandshake > 0 && now - s.lastHandshake < ONLINE_WINDOW_MS,
+    };
+  }
+}
+
+function sameKeys(a: Record<string, unknown>, b: Record<string, unknown>): boolean {
+  const ka = Object.keys(a).sort();
+  const kb = Object.keys(b).sort();
+  return ka.length === kb.length && ka.every((k, i) => k === kb[i]);
+}
+
+/** Every device as a peer: its key, its PSK and its /32. */
+export function peersOf(state: State): PeerSpec[] {
+  return allDevices(state).map(({ ip, device }) => ({
+    publicKey: device.publicKey,
+    presharedKey: device.presharedKey,
+    allowedIp: `${ip}/32`,
+  }));
+}

@@ -1,0 +1,73 @@
+// SPDX-License-Identifier: MIT
+/**
+ * The WAN side of the VPS: which interfaces face the internet and which public IPv4 address
+ * configs and forwards use. The address is the first IPv4 on a non-tunnel interface outside
+ * private, loopback, link-local and CGNAT ranges; on a 1:1-NAT cloud (AWS, GCP, Oracle) no
+ * interface holds the public address, so the user sets it (`wan set`), which the original
+ * could not (#3565, `starttunnel.md` §5.3).
+ * @module
+ */
+
+import { networkInterfaces } from 'node:os';
+import { isPublicIPv4, parseIPv4 } from './ipv4.ts';
+import type { WanInfo } from './protocol.ts';
+
+export interface InterfaceAddress {
+  name: string;
+  family: 'IPv4' | 'IPv6';
+  address: string;
+  internal: boolean;
+}
+
+/** A snapshot of the host's addresses (injected for tests). */
+export type AddressSource = () => InterfaceAddress[];
+
+export const systemAddresses: AddressSource = () => {
+  const out: InterfaceAddress[] = [];
+  for (const [name, list] of Object.entries(networkInterfaces())) {
+    for (const a of list ?? []) {
+      out.push({ name, family: a.family, address: a.address, internal: a.internal });
+    }
+  }
+  return out;
+};
+
+/** Interfaces that are not loopback nor the tunnel, in the order the system lists them. */
+export function wanInterfaces(addrs: InterfaceAddress[], tunnelInterface: string): string[] {
+  const names: string[] = [];
+  for (const a of addrs) {
+    if (a.internal || a.name === tunnelInterface || a.name === 'lo') continue;
+    if (!names.includes(a.name)) names.push(a.name);
+  }
+  return names;
+}
+
+/** The first public IPv4 on a WAN interface, or null. */
+export function detectWanAddress(
+  addrs: InterfaceAddress[],
+  tunnelInterface: string
+): string | null {
+  for (const a of addrs) {
+    if (a.family !== 'IPv4' || a.internal || a.name === tunnelInterface) continue;
+    const n = parseIPv4(a.address);
+    if (n !== null && isPublicIPv4(n)) return a.address;
+  }
+  return null;
+}
+
+/** The WAN picture: override first, then detection. */
+export function wanInfo(
+  addrs: InterfaceAddress[],
+  tunnelInterface: string,
+  override: string | null
+): WanInfo {
+  const detected = detectWanAddress(addrs, tunnelInterface);
+  const address = override ?? detected;
+  return {
+    address,
+    source: override !== null ? 'override' : detected !== null ? 'detected' : 'none',
+    override,
+    detected,
+    interfaces: wanInterfaces(addrs, tunnelInterface),
+  };
+}
