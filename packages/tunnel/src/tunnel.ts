@@ -97,8 +97,9 @@ export class Tunnel {
       const old = this.state;
       const { state, result } = fn(old);
       if (state === old) return result;
-      const nat = this.natState(state);
-      if (nat) this.#checkNat(nat);
+      // checked even without a WAN interface, so a clash is refused now, not at the next boot
+      const interfaces = this.wan().interfaces;
+      this.#checkNat(this.#natStateOn(state, interfaces.length ? interfaces : ['wan']));
       await this.opts.store.commit(state);
       try {
         await this.#apply(state, false, old);
@@ -129,11 +130,14 @@ export class Tunnel {
 
   /** The nat state of `state`, or null when there is no WAN interface to apply it on. */
   natState(state: State): NatState | null {
-    const wan = this.wan();
-    const w = state.wan.override ?? this.#wanFlag ?? wan.detected;
-    if (wan.interfaces.length === 0) return null;
+    const interfaces = this.wan().interfaces;
+    return interfaces.length === 0 ? null : this.#natStateOn(state, interfaces);
+  }
+
+  #natStateOn(state: State, interfaces: string[]): NatState {
+    const w = state.wan.override ?? this.#wanFlag ?? this.wan().detected;
     return {
-      wan: w ? { interfaces: wan.interfaces, address: w } : { interfaces: wan.interfaces },
+      wan: w ? { interfaces, address: w } : { interfaces },
       wireguard: { interface: this.opts.interface, listenPort: this.opts.listenPort },
       subnets: Object.keys(state.subnets).map((cidr) => ({ cidr })),
       forwards: Object.entries(state.forwards).map(([source, f]) => ({
