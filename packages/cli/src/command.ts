@@ -1,0 +1,169 @@
+// SPDX-License-Identifier: MIT
+/**
+ * The shape of a command: a tree of groups (`subnet`, `device` …) and leaves (`subnet add` …),
+ * each leaf a citty command (`defineCommand`, parsed and run by citty's `runCommand`) plus the
+ * text its `--help` shows. A leaf runs with a `Context`: the I/O it may use (injectable, so
+ * tests run commands in-process), the global options, and a lazily opened `RpcClient`.
+ * @module
+ */
+
+import type { DaemonOptions } from '@start-tunnel/tunnel';
+import { type ArgsDef, defineCommand, type ParsedArgs, runCommand } from 'citty';
+import type { RemoteConnector, RpcClient } from './client.ts';
+import type { OutputFormat } from './format.ts';
+import { toJson } from './format.ts';
+
+/** Where a run reads and writes; everything a test may replace. */
+export interface CliIo {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+  env: Readonly<Record<string, string | undefined>>;
+  /** Whether stdout is a terminal (the QR code is drawn with explicit colours there). */
+  isTTY?: boolean;
+  /** Clock for handshake ages (default `Date.now`). */
+  now?: () => number;
+  /** The daemon entry (default: `runDaemon` of `@start-tunnel/tunnel`). */
+  runDaemon?: (options: DaemonOptions) => Promise<void>;
+  /** Remote mode (`--tunnel`, issue 6); without it `--tunnel` is refused. */
+  remote?: RemoteConnector;
+}
+
+/** Options every command takes, wherever they appear on the line. */
+export interface GlobalOptions {
+  format: OutputFormat;
+  datadir: string | undefined;
+  tunnel: string | undefined;
+  key: string | undefined;
+  rootCa: string[];
+}
+
+/** What a running leaf gets. */
+export interface Context {
+  io: CliIo;
+  options: GlobalOptions;
+  /** The command path, e.g. `['device', 'add']`. */
+  path: readonly string[];
+  now(): number;
+  /** The client for the daemon (opened on first use). */
+  client(): Promise<RpcClient>;
+  /** Prints a result: JSON under `--format json`, else the human text. */
+  emit(result: unknown, text: string | (() => string)): void;
+}
+
+export function createContext(
+  io: CliIo,
+  options: GlobalOptions,
+  path: readonly string[],
+  open: () => Promise<RpcClient>
+): Context {
+  let client: Promise<RpcClient> | undefined;
+  return {
+    io,
+    options,
+    path,
+    now: () => (io.now ? io.now() : Date.now()),
+    client: () => {
+      client ??= open();
+      return client;
+    },
+    emit(result, text) {
+      if (options.format !== 'text') {
+        io.stdout(toJson(result, options.format));
+        return;
+      }
+      const out = typeof text === 'function' ? text() : text;
+      if (out !== '') io.stdout(out.endsWith('\n') ? out : `${out}\n`);
+    },
+  };
+}
+
+interface NodeBase {
+  name: string;
+  aliases: readonly string[];
+  /** One line, for command lists. */
+  description: string;
+  /** Paragraphs for `--help`. */
+  details: string | undefined;
+  examples: readonly string[];
+}
+
+export interface LeafNode extends NodeBase {
+  kind: 'leaf';
+  args: ArgsDef;
+  /** Refuses `--tunnel` (the daemon runs here). */
+  localOnly: boolean;
+  /** Global options worth showing in this leaf's usage line, e.g. `--datadir DIR`. */
+  usageGlobals: readonly string[];
+  execute(rawArgs: string[], ctx: Context): Promise<void>;
+}
+
+export interface GroupNode extends NodeBase {
+  kind: 'group';
+  children: readonly CommandNode[];
+}
+
+export type CommandNode = LeafNode | GroupNode;
+
+export interface LeafSpec<T extends ArgsDef> {
+  description: string;
+  details?: string;
+  aliases?: string[];
+  args: T;
+  examples: string[];
+  localOnly?: boolean;
+  usageGlobals?: string[];
+  run: (args: ParsedArgs<T>, ctx: Context) => Promise<void>;
+}
+
+/** A leaf command: citty parses its arguments and runs it. */
+export function leaf<const T extends ArgsDef>(name: string, spec: LeafSpec<T>): LeafNode {
+  const command = defineCommand<T>({
+    meta: { name, description: spec.description, alias: spec.aliases ?? [] },
+    args: spec.args,
+    run: ({ args, data }) => spec.run(args, data as Context),
+  });
+  return {
+    kind: 'leaf',
+    name,
+    aliases: spec.aliases ?? [],
+    description: spec.description,
+    details: spec.details,
+    examples: spec.examples,
+    args: spec.args,
+    localOnly: spec.localOnly ?? false,
+    usageGlobals: spec.usageGlobals ?? [],
+    async execute(rawArgs, ctx) {
+      await runCommand(command, { rawArgs, data: ctx });
+    },
+  };
+}
+
+export interface GroupSpec {
+  description: string;
+  details?: string;
+  aliases?: string[];
+  examples?: string[];
+  children: CommandNode[];
+}
+
+export function group(name: string, spec: GroupSpec): GroupNode {
+  return {
+    kind: 'group',
+    name,
+    aliases: spec.aliases ?? [],
+    description: spec.description,
+    details: spec.details,
+    examples: spec.examples ?? [],
+    children: spec.children,
+  };
+}
+
+/** The child of a group by name or alias. */
+export function findChild(node: GroupNode, name: string): CommandNode | undefined {
+  return node.children.find((c) => c.name === name || c.aliases.includes(name));
+}
+
+/** A string argument, or undefined when absent (citty's typing hides the undefined). */
+export function optional(value: unknown): string | undefined {
+  return typeof value === 'string' ? value : undefined;
+}

@@ -1,0 +1,192 @@
+// SPDX-License-Identifier: MIT
+/**
+ * `start-tunnel device list | add | remove | show-config`: StartTunnel's device commands
+ * (`starttunnel.md` §2 and §4) with our additions: bring-your-own public key (`--public-key`,
+ * the server then never holds the private key), `--endpoint` (the original's `WAN_ADDR`, named
+ * as in its 1.5 release), and a terminal QR code (`--qr`). Methods `device.list {subnet}`,
+ * `device.add {subnet, name, ip?, publicKey?}`, `device.remove {subnet, ip}`,
+ * `device.show-config {subnet, ip, endpoint?}`.
+ * @module
+ */
+
+import type { Methods } from '@start-tunnel/tunnel';
+import { group, leaf, optional } from '../command.ts';
+import { UsageError } from '../errors.ts';
+import {
+  clean,
+  deviceState,
+  formatAge,
+  formatBytes,
+  ONLINE_WINDOW_TEXT,
+  quoted,
+  table,
+} from '../format.ts';
+import { renderQr } from '../qr.ts';
+import { SUBNET_ARG } from './subnet.ts';
+
+const IP_ARG = {
+  type: 'positional',
+  required: true,
+  description: 'the device address inside the subnet, e.g. 10.59.7.2',
+} as const;
+
+const list = leaf('list', {
+  description: 'List the devices of a subnet with their state, last handshake and traffic',
+  aliases: ['ls'],
+  details:
+    `STATE is online (a handshake in the last ${ONLINE_WINDOW_TEXT}), idle (connected before, ` +
+    'quiet now) or never (no handshake yet). ENDPOINT is where the device was last seen. ' +
+    'With --format json: an array of objects with name, ip, publicKey, endpoint, ' +
+    'lastHandshake (ISO 8601 or null), rxBytes, txBytes, online, subnet and ownKey.',
+  args: { subnet: SUBNET_ARG },
+  examples: [
+    'start-tunnel device list 10.59.7.1/24',
+    'start-tunnel device list 10.59.7.0/24 --format json',
+  ],
+  async run(args, ctx) {
+    const devices = await (await ctx.client()).call('device.list', { subnet: args.subnet });
+    ctx.emit(devices, () => {
+      if (devices.length === 0) {
+        return `No devices in ${clean(args.subnet)}; add one with \`start-tunnel device add ${clean(args.subnet)} NAME\``;
+      }
+      const now = ctx.now();
+      return table(
+        ['NAME', 'IP', 'STATE', 'HANDSHAKE', 'ENDPOINT', 'RX', 'TX', 'PUBLIC KEY'],
+        devices.map((d) => [
+          d.name,
+          d.ip,
+          deviceState(d),
+          formatAge(d.lastHandshake, now),
+          d.endpoint ?? '-',
+          formatBytes(d.rxBytes),
+          formatBytes(d.txBytes),
+          d.publicKey,
+        ])
+      );
+    });
+  },
+});
+
+const add = leaf('add', {
+  description: 'Add a device to a subnet (or rename the device at IP)',
+  details:
+    'Without IP the device gets the first free address from .2 up. The server makes its key ' +
+    'pair and a preshared key, unless --public-key gives the public key of a pair the device ' +
+    'made itself (wg genkey | wg pubkey): then the private key never leaves the device. ' +
+    'Adding an IP that exists renames that device and keeps its keys. ' +
+    'With --format json: an object with name, ip, publicKey, subnet and ownKey. ' +
+    'Then give the device its config: start-tunnel device show-config SUBNET IP.',
+  args: {
+    subnet: SUBNET_ARG,
+    name: { type: 'positional', required: true, description: 'a name for the device' },
+    ip: {
+      type: 'positional',
+      required: false,
+      description: 'the address to give it (default: the first free one)',
+    },
+    'public-key': {
+      type: 'string',
+      valueHint: 'KEY',
+      description: "the device's own WireGuard public key (base64, 44 characters)",
+    },
+  },
+  examples: [
+    'start-tunnel device add 10.59.7.1/24 phone',
+    'start-tunnel device add 10.59.7.0/24 nas 10.59.7.10',
+    'start-tunnel device add 10.59.7.1/24 router --public-key "$(wg pubkey < router.key)"',
+  ],
+  async run(args, ctx) {
+    const params: Methods['device.add']['params'] = { subnet: args.subnet, name: args.name };
+    const ip = optional(args.ip);
+    const publicKey = optional(args['public-key']);
+    if (ip !== undefined) params.ip = ip;
+    if (publicKey !== undefined) {
+      if (publicKey.trim() === '') throw new UsageError('--public-key needs a key');
+      params.publicKey = publicKey.trim();
+    }
+    const device = await (await ctx.client()).call('device.add', params);
+    ctx.emit(device, () => {
+      const own = device.ownKey ? ' (its own key: the server holds only the public key)' : '';
+      return (
+        `Added device ${quoted(device.name)} ${device.ip} in ${device.subnet}${own}\n` +
+        `Its config: start-tunnel device show-config ${device.subnet} ${device.ip} [--qr]`
+      );
+    });
+  },
+});
+
+const remove = leaf('remove', {
+  description: 'Remove a device and the port forwards to it',
+  aliases: ['rm'],
+  details:
+    'The device is disconnected at once; other devices keep their sessions. With --format json ' +
+    'the result is null.',
+  args: { subnet: SUBNET_ARG, ip: IP_ARG },
+  examples: ['start-tunnel device remove 10.59.7.1/24 10.59.7.2'],
+  async run(args, ctx) {
+    const result = await (await ctx.client()).call('device.remove', {
+      subnet: args.subnet,
+      ip: args.ip,
+    });
+    ctx.emit(result, `Removed device ${clean(args.ip)} from ${clean(args.subnet)}`);
+  },
+});
+
+const showConfig = leaf('show-config', {
+  description: "Print a device's WireGuard config, optionally as a QR code",
+  details:
+    'Prints the wg-quick config for the device: save it as a .conf file (wg-quick, the desktop ' +
+    'apps) or scan --qr with the WireGuard mobile app. Endpoint is the WAN address of the ' +
+    'server (see start-tunnel wan) unless --endpoint names another host, e.g. a DNS name or ' +
+    'the public address of a NAT in front of the server. For a device that brought its own ' +
+    "key the config has no private key: put the device's own in its PrivateKey line. With " +
+    '--format json: an object with config (the text), name, ip, subnet, ownKey and filename, ' +
+    'and qr (the code as text) with --qr.',
+  args: {
+    subnet: SUBNET_ARG,
+    ip: IP_ARG,
+    endpoint: {
+      type: 'string',
+      valueHint: 'HOST[:PORT]',
+      description: 'the Endpoint the device dials (default: the WAN address and listen port)',
+    },
+    qr: { type: 'boolean', description: 'also print the config as a QR code' },
+  },
+  examples: [
+    'start-tunnel device show-config 10.59.7.1/24 10.59.7.2 > phone.conf',
+    'start-tunnel device show-config 10.59.7.1/24 10.59.7.2 --qr',
+    'start-tunnel device show-config 10.59.7.1/24 10.59.7.3 --endpoint vpn.example.com:51820',
+  ],
+  async run(args, ctx) {
+    const params: Methods['device.show-config']['params'] = { subnet: args.subnet, ip: args.ip };
+    const endpoint = optional(args.endpoint);
+    if (endpoint !== undefined) {
+      if (endpoint.trim() === '') throw new UsageError('--endpoint needs HOST or HOST:PORT');
+      params.endpoint = endpoint.trim();
+    }
+    const config = await (await ctx.client()).call('device.show-config', params);
+    const qr = args.qr === true ? await renderQr(config.config, ctx.io.isTTY === true) : undefined;
+    if (config.ownKey) {
+      ctx.io.stderr(
+        `note: device ${quoted(config.name)} ${config.ip} brought its own key pair, so this ` +
+          "config has no private key: put the device's own private key (the one its " +
+          'public key was made from) in the PrivateKey line of [Interface] before using it\n'
+      );
+    }
+    const text = config.config.endsWith('\n') ? config.config : `${config.config}\n`;
+    ctx.emit(qr === undefined ? config : { ...config, qr }, () =>
+      qr === undefined ? text : `${text}\n${qr}`
+    );
+  },
+});
+
+export const deviceCommand = group('device', {
+  description: 'Devices: the WireGuard peers of a subnet, with their configs',
+  children: [list, add, remove, showConfig],
+  examples: [
+    'start-tunnel device add 10.59.7.1/24 phone',
+    'start-tunnel device show-config 10.59.7.1/24 10.59.7.2 --qr',
+    'start-tunnel device list 10.59.7.1/24',
+    'start-tunnel device remove 10.59.7.1/24 10.59.7.2',
+  ],
+});

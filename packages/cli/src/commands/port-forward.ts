@@ -1,0 +1,190 @@
+// SPDX-License-Identifier: MIT
+/**
+ * `start-tunnel port-forward list | add | remove | set-enabled | update-label`: StartTunnel's
+ * classic (beta.9) forward commands (`starttunnel.md` §2, §5.3) with the protocol choice users
+ * asked for (#3258; `both` by default as in the original). Methods `port-forward.list`,
+ * `port-forward.add {source, target, protocol?, label?}`, `port-forward.remove {source}`,
+ * `port-forward.set-enabled {source, enabled}`, `port-forward.update-label {source, label}`.
+ * `set-enabled` keeps the original's flag meaning: `--enabled` enables, no flag (or
+ * `--no-enabled`) disables.
+ * @module
+ */
+
+import type { ForwardInfo, Methods, Protocol } from '@start-tunnel/tunnel';
+import { group, leaf, optional } from '../command.ts';
+import { UsageError } from '../errors.ts';
+import { clean, formatBytes, quoted, table } from '../format.ts';
+
+const PROTOCOLS: readonly Protocol[] = ['tcp', 'udp', 'both'];
+
+const SOURCE_ARG = {
+  type: 'positional',
+  required: true,
+  description:
+    'the public side: WAN_IP:PORT, or WAN_IP:FIRST-LAST for a range of ports, e.g. 203.0.113.5:8080',
+} as const;
+
+function describeForward(f: ForwardInfo): string {
+  const label = f.label ? ` ${quoted(f.label)}` : '';
+  return `${f.source} -> ${f.target} (${f.protocol})${label}`;
+}
+
+const list = leaf('list', {
+  description: 'List the port forwards with their state and traffic',
+  aliases: ['ls'],
+  details:
+    'PACKETS and BYTES count what was forwarded since the forward was created or enabled. ' +
+    'With --format json: an array of objects with source, target, protocol, label, enabled, ' +
+    'packets and bytes.',
+  args: {},
+  examples: ['start-tunnel port-forward list', 'start-tunnel port-forward list --format json'],
+  async run(_args, ctx) {
+    const forwards = await (await ctx.client()).call('port-forward.list', {});
+    ctx.emit(forwards, () =>
+      forwards.length === 0
+        ? 'No port forwards; add one with `start-tunnel port-forward add WAN_IP:PORT DEVICE_IP:PORT`'
+        : table(
+            ['SOURCE', 'TARGET', 'PROTOCOL', 'ENABLED', 'PACKETS', 'BYTES', 'LABEL'],
+            forwards.map((f) => [
+              f.source,
+              f.target,
+              f.protocol,
+              f.enabled ? 'yes' : 'no',
+              String(f.packets),
+              formatBytes(f.bytes),
+              f.label ?? '',
+            ])
+          )
+    );
+  },
+});
+
+const add = leaf('add', {
+  description: 'Forward a public port (or range) to a device',
+  details:
+    'Connections to SOURCE on the server are sent to TARGET, a device of one of the subnets; ' +
+    'devices and the server itself reach it through the public address too. A range ' +
+    "SOURCE WAN_IP:FIRST-LAST maps onto as many ports from TARGET's port up. The forward " +
+    'goes away with its device.',
+  args: {
+    source: SOURCE_ARG,
+    target: {
+      type: 'positional',
+      required: true,
+      description: 'the device side: DEVICE_IP:PORT, e.g. 10.59.7.2:80',
+    },
+    protocol: {
+      type: 'string',
+      valueHint: 'tcp|udp|both',
+      description: 'what to forward (default: both)',
+    },
+    label: { type: 'string', valueHint: 'TEXT', description: 'a note shown in lists' },
+  },
+  examples: [
+    'start-tunnel port-forward add 203.0.113.5:443 10.59.7.2:443 --label "web server"',
+    'start-tunnel port-forward add 203.0.113.5:8080 10.59.7.2:80 --protocol tcp',
+    'start-tunnel port-forward add 203.0.113.5:27015-27030 10.59.7.3:27015 --protocol udp',
+  ],
+  async run(args, ctx) {
+    const params: Methods['port-forward.add']['params'] = {
+      source: args.source,
+      target: args.target,
+    };
+    const protocol = optional(args.protocol);
+    if (protocol !== undefined) {
+      if (!(PROTOCOLS as readonly string[]).includes(protocol)) {
+        throw new UsageError(
+          `invalid --protocol "${clean(protocol)}": expected ${PROTOCOLS.join(', ')}`
+        );
+      }
+      params.protocol = protocol as Protocol;
+    }
+    const label = optional(args.label);
+    if (label !== undefined) params.label = label;
+    const forward = await (await ctx.client()).call('port-forward.add', params);
+    ctx.emit(forward, () => `Added port forward ${describeForward(forward)}`);
+  },
+});
+
+const remove = leaf('remove', {
+  description: 'Remove a port forward',
+  aliases: ['rm'],
+  details: 'With --format json the result is null.',
+  args: { source: SOURCE_ARG },
+  examples: ['start-tunnel port-forward remove 203.0.113.5:8080'],
+  async run(args, ctx) {
+    const result = await (await ctx.client()).call('port-forward.remove', {
+      source: args.source,
+    });
+    ctx.emit(result, `Removed port forward ${clean(args.source)}`);
+  },
+});
+
+const setEnabled = leaf('set-enabled', {
+  description: 'Turn a port forward on (--enabled) or off (no flag, or --no-enabled)',
+  details:
+    'A disabled forward is kept with its label and can be enabled again. As in StartTunnel, ' +
+    'the forward is disabled unless --enabled is given.',
+  args: {
+    source: SOURCE_ARG,
+    enabled: {
+      type: 'boolean',
+      description: 'enable the forward',
+      negativeDescription: 'disable it (the same as leaving the flag out)',
+    },
+  },
+  examples: [
+    'start-tunnel port-forward set-enabled 203.0.113.5:8080 --no-enabled',
+    'start-tunnel port-forward set-enabled 203.0.113.5:8080 --enabled',
+  ],
+  async run(args, ctx) {
+    const enabled = args.enabled === true;
+    const forward = await (await ctx.client()).call('port-forward.set-enabled', {
+      source: args.source,
+      enabled,
+    });
+    ctx.emit(
+      forward,
+      () => `${forward.enabled ? 'Enabled' : 'Disabled'} port forward ${describeForward(forward)}`
+    );
+  },
+});
+
+const updateLabel = leaf('update-label', {
+  description: 'Set or clear the label of a port forward',
+  args: {
+    source: SOURCE_ARG,
+    label: {
+      type: 'positional',
+      required: false,
+      description: 'the new label (leave it out to clear the label)',
+    },
+  },
+  examples: [
+    'start-tunnel port-forward update-label 203.0.113.5:443 "web server"',
+    'start-tunnel port-forward update-label 203.0.113.5:443   # clear',
+  ],
+  async run(args, ctx) {
+    const label = optional(args.label) ?? null;
+    const forward = await (await ctx.client()).call('port-forward.update-label', {
+      source: args.source,
+      label,
+    });
+    ctx.emit(forward, () =>
+      forward.label
+        ? `Label of port forward ${forward.source} set to ${quoted(forward.label)}`
+        : `Label of port forward ${forward.source} cleared`
+    );
+  },
+});
+
+export const portForwardCommand = group('port-forward', {
+  description: 'Port forwards: public ports of the server sent on to devices',
+  children: [list, add, remove, setEnabled, updateLabel],
+  examples: [
+    'start-tunnel port-forward add 203.0.113.5:443 10.59.7.2:443 --label web',
+    'start-tunnel port-forward list',
+    'start-tunnel port-forward set-enabled 203.0.113.5:443 --no-enabled',
+    'start-tunnel port-forward remove 203.0.113.5:443',
+  ],
+});

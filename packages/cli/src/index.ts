@@ -1,0 +1,29 @@
+// SPDX-License-Identifier: MIT
+/**
+ * @start-tunnel/cli: the `start-tunnel` command line. Public API: `run()` (one command line
+ * with injectable I/O) and the client that reaches a daemon.
+ * @module
+ */
+
+export {
+  type ConnectOptions,
+  connect,
+  DEFAULT_TIMEOUT_MS,
+  HttpTransport,
+  type HttpTransportOptions,
+  type LocalEndpoint,
+  LocalTransport,
+  type RemoteConnector,
+  type RemoteOptions,
+  RpcClient,
+  readLocalEndpoint,
+  resolveDataDir,
+  rpcErrorMessage,
+  rpcUrl,
+  type Transport,
+  TransportError,
+  type TransportFailure,
+} from './client.ts';
+export type { CliIo, GlobalOptions } from './command.ts';
+export { CliError, ClientError, exitCodeFor, USAGE_EXIT, UsageError } from './errors.ts';
+export { main, ROOT, run, VERSION } from './main.ts';

@@ -1,0 +1,256 @@
+// SPDX-License-Identifier: MIT
+/**
+ * `start-tunnel`: the command line of the server, StartTunnel's `start-tunnel` CLI
+ * (`starttunnel.md` §2) for subnets, devices, port forwards, the WAN address and the daemon
+ * itself. Our own runner around citty instead of `runMain`, which prints usage with every
+ * error and calls `process.exit`: global options (`--format`, `--datadir`, the remote-mode
+ * flags, `--help`, `--version`) are taken out wherever they stand, the command path is
+ * resolved, the leaf's words are checked (`help.ts`), citty parses and runs the leaf, and any
+ * failure is one line on stderr with its exit code (`errors.ts`). `run()` takes its I/O as
+ * arguments, so tests call it in-process.
+ * @module
+ */
+
+import { readFileSync, realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { connect } from './client.ts';
+import {
+  type CliIo,
+  type CommandNode,
+  createContext,
+  findChild,
+  type GlobalOptions,
+  group,
+} from './command.ts';
+import { daemonCommand } from './commands/daemon.ts';
+import { deviceCommand } from './commands/device.ts';
+import { portForwardCommand } from './commands/port-forward.ts';
+import { statusCommand } from './commands/status.ts';
+import { subnetCommand } from './commands/subnet.ts';
+import { wanCommand } from './commands/wan.ts';
+import { CliError, oneLine, UsageError } from './errors.ts';
+import { parseFormat } from './format.ts';
+import { checkArgs, childNames, PROGRAM, renderHelp } from './help.ts';
+
+export type { CliIo } from './command.ts';
+
+/** The package version (`package.json` sits one level above both `src/` and `dist/`). */
+export const VERSION: string = (() => {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+    return String(pkg.version);
+  } catch {
+    return 'unknown';
+  }
+})();
+
+/** The command tree. */
+export const ROOT = group(PROGRAM, {
+  description:
+    'start-tunnel: a self-hosted WireGuard virtual router. Isolated subnets, devices with ready ' +
+    'configs, and port forwards from the public address of this server to any device.',
+  details:
+    'The commands talk to the daemon on this machine through its local API, found with the ' +
+    'data directory (run them as root). Every command takes --format json for scripts.',
+  children: [
+    subnetCommand,
+    deviceCommand,
+    portForwardCommand,
+    wanCommand,
+    statusCommand,
+    daemonCommand,
+  ],
+  examples: [
+    'start-tunnel subnet add 10.59.7.0/24 Home',
+    'start-tunnel device add 10.59.7.1/24 phone',
+    'start-tunnel device show-config 10.59.7.1/24 10.59.7.2 --qr',
+    'start-tunnel port-forward add 203.0.113.5:443 10.59.7.2:443 --label web',
+    'start-tunnel status',
+  ],
+});
+
+interface Scanned {
+  options: GlobalOptions;
+  words: string[];
+  help: boolean;
+  version: boolean;
+}
+
+/** Global options that take a value, by spelling. */
+const GLOBAL_VALUES: Record<string, 'format' | 'datadir' | 'tunnel' | 'key' | 'rootCa'> = {
+  '--format': 'format',
+  '-o': 'format',
+  '--datadir': 'datadir',
+  '-t': 'tunnel',
+  '--tunnel': 'tunnel',
+  '--key': 'key',
+  '--root-ca': 'rootCa',
+};
+
+/** Takes the global options out of the words (up to `--`). */
+export function scanGlobals(argv: readonly string[]): Scanned {
+  const options: GlobalOptions = {
+    format: 'text',
+    datadir: undefined,
+    tunnel: undefined,
+    key: undefined,
+    rootCa: [],
+  };
+  const words: string[] = [];
+  let help = false;
+  let version = false;
+  for (let i = 0; i < argv.length; i++) {
+    const word = argv[i] ?? '';
+    if (word === '--') {
+      words.push(...argv.slice(i));
+      break;
+    }
+    if (word === '-h' || word === '--help') {
+      help = true;
+      continue;
+    }
+    if (word === '-V' || word === '--version') {
+      version = true;
+      continue;
+    }
+    const eq = word.startsWith('--') ? word.indexOf('=') : -1;
+    const flag = eq > 0 ? word.slice(0, eq) : word;
+    const key = GLOBAL_VALUES[flag];
+    if (key === undefined) {
+      words.push(word);
+      continue;
+    }
+    let value: string;
+    if (eq > 0) {
+      value = word.slice(eq + 1);
+    } else {
+      const next = argv[i + 1];
+      if (next === undefined) throw new UsageError(`${flag} needs a value`);
+      value = next;
+      i++;
+    }
+    if (key === 'format') options.format = parseFormat(value);
+    else if (key === 'rootCa') options.rootCa.push(value);
+    else if (value === '') throw new UsageError(`${flag} needs a value`);
+    else options[key] = value;
+  }
+  if (options.tunnel === undefined && (options.key !== undefined || options.rootCa.length)) {
+    throw new UsageError('--key and --root-ca go with -t/--tunnel HOST:PORT');
+  }
+  return { options, words, help, version };
+}
+
+/** Walks the tree along the words; returns the node, its path and the words left. */
+export function resolveCommand(
+  words: readonly string[],
+  help: boolean
+): { node: CommandNode; path: string[]; rest: string[] } {
+  let node: CommandNode = ROOT;
+  const path: string[] = [];
+  let i = 0;
+  while (node.kind === 'group' && i < words.length) {
+    const word = words[i] ?? '';
+    const where = [PROGRAM, ...path].join(' ');
+    if (word.startsWith('-') && word !== '-') {
+      if (help) break;
+      throw new UsageError(
+        `unknown option ${word.split('=')[0]} before the command; ${where} takes ${childNames(node)}`
+      );
+    }
+    const child = findChild(node, word);
+    if (!child) {
+      throw new UsageError(
+        `unknown command "${oneLine(word)}"; ${where} takes ${childNames(node)} (see ${where} --help)`
+      );
+    }
+    node = child;
+    path.push(child.name);
+    i++;
+  }
+  return { node, path, rest: words.slice(i) };
+}
+
+/** Runs one command line; resolves with the exit status. Never throws. */
+export async function run(argv: readonly string[], io: CliIo): Promise<number> {
+  try {
+    const scanned = scanGlobals(argv);
+    if (scanned.version) {
+      io.stdout(`${PROGRAM} ${VERSION}\n`);
+      return 0;
+    }
+    let words = scanned.words;
+    let help = scanned.help;
+    if (words[0] === 'help') {
+      help = true;
+      words = words.slice(1);
+    }
+    const { node, path, rest } = resolveCommand(words, help);
+    if (help || node.kind === 'group') {
+      io.stdout(renderHelp(path, node, { version: VERSION }));
+      return 0;
+    }
+    if (node.localOnly && scanned.options.tunnel !== undefined) {
+      throw new UsageError(`${PROGRAM} ${path.join(' ')} runs on the server itself; drop --tunnel`);
+    }
+    checkArgs(path, node, rest);
+    const { options } = scanned;
+    const ctx = createContext(io, options, path, () =>
+      connect({
+        dataDir: options.datadir,
+        env: io.env,
+        tunnel: options.tunnel,
+        key: options.key,
+        rootCa: options.rootCa,
+        remote: io.remote,
+      })
+    );
+    await node.execute(rest, ctx);
+    return 0;
+  } catch (err) {
+    return report(err, io);
+  }
+}
+
+/** Writes the one-line report of an error; returns the exit status. */
+function report(err: unknown, io: CliIo): number {
+  if (err instanceof CliError) {
+    io.stderr(`${PROGRAM}: ${oneLine(err.message)}\n`);
+    return err.exitCode;
+  }
+  // citty's own argument errors (CLIError), should checkArgs ever let one through
+  if (err instanceof Error && err.name === 'CLIError') {
+    io.stderr(`${PROGRAM}: ${oneLine(err.message)}\n`);
+    return 2;
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  io.stderr(`${PROGRAM}: ${oneLine(message)}\n`);
+  if (io.env['START_TUNNEL_DEBUG'] && err instanceof Error && err.stack)
+    io.stderr(`${err.stack}\n`);
+  return 1;
+}
+
+/** The process entry: runs `argv` with the process's streams and sets the exit code. */
+export async function main(argv: readonly string[] = process.argv.slice(2)): Promise<void> {
+  // a closed pipe (`start-tunnel device list … | head`) is not an error
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+  });
+  process.exitCode = await run(argv, {
+    stdout: (text) => process.stdout.write(text),
+    stderr: (text) => process.stderr.write(text),
+    env: process.env,
+    isTTY: process.stdout.isTTY === true,
+  });
+}
+
+function isEntry(): boolean {
+  const script = process.argv[1];
+  if (!script) return false;
+  try {
+    return realpathSync(script) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isEntry()) await main();

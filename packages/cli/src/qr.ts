@@ -1,0 +1,30 @@
+// SPDX-License-Identifier: MIT
+/**
+ * The terminal QR code of a device config, for the WireGuard mobile apps' "scan from QR code"
+ * (`ux-anchors.md` §2: offer a terminal QR, choose the error correction adaptively, render it
+ * large enough). Medium error correction while the symbol stays at version 10 (57 modules) or
+ * below, else low, which keeps a long config scannable. On a terminal the code is drawn with
+ * explicit black-on-white colours so dark themes do not invert it; into a pipe or a file it is
+ * plain UTF-8 half blocks (dark modules as blocks).
+ * @module
+ */
+
+import QRCode from 'qrcode';
+
+/** Largest version kept at medium error correction. */
+const MAX_VERSION_AT_M = 10;
+
+/** The error correction level for a text: M when the symbol stays small, else L. */
+export function errorCorrectionFor(text: string): 'M' | 'L' {
+  const atM = QRCode.create(text, { errorCorrectionLevel: 'M' });
+  return atM.version <= MAX_VERSION_AT_M ? 'M' : 'L';
+}
+
+/** The QR code of `text` as terminal text, newline-ended. */
+export async function renderQr(text: string, terminal: boolean): Promise<string> {
+  const errorCorrectionLevel = errorCorrectionFor(text);
+  const out = terminal
+    ? await QRCode.toString(text, { type: 'terminal', small: true, errorCorrectionLevel })
+    : await QRCode.toString(text, { type: 'utf8', errorCorrectionLevel, margin: 2 });
+  return out.endsWith('\n') ? out : `${out}\n`;
+}
