@@ -310,7 +310,10 @@ export function rpcErrorMessage(error: RpcErrorObject): string {
   const details = error.data?.details;
   const field = error.data?.field;
   if (details && !message.includes(details)) message += `: ${details}`;
-  if (field && !new RegExp(`\\b${field.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\b`).test(message)) {
+  if (
+    field &&
+    !new RegExp(`\\b${field.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\b`, 'i').test(message)
+  ) {
     message += ` (field "${field}")`;
   }
   return oneLine(message);

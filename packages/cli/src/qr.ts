@@ -2,8 +2,9 @@
 /**
  * The terminal QR code of a device config, for the WireGuard mobile apps' "scan from QR code"
  * (`ux-anchors.md` §2: offer a terminal QR, choose the error correction adaptively, render it
- * large enough). Medium error correction while the symbol stays at version 10 (57 modules) or
- * below, else low, which keeps a long config scannable. On a terminal the code is drawn with
+ * large enough). Medium error correction while the symbol stays at version 14 (73 modules, so
+ * with its margin it fits an 80-column terminal; a config is about 330 characters, version 13),
+ * else low, which keeps a long config within the screen and its modules large. On a terminal the code is drawn with
  * explicit black-on-white colours so dark themes do not invert it; into a pipe or a file it is
  * plain UTF-8 half blocks (dark modules as blocks).
  * @module
@@ -12,7 +13,7 @@
 import QRCode from 'qrcode';
 
 /** Largest version kept at medium error correction. */
-const MAX_VERSION_AT_M = 10;
+const MAX_VERSION_AT_M = 14;
 
 /** The error correction level for a text: M when the symbol stays small, else L. */
 export function errorCorrectionFor(text: string): 'M' | 'L' {

@@ -23,17 +23,11 @@ import { clean } from '../format.ts';
 
 type RunDaemon = (options: DaemonOptions) => Promise<void>;
 
-/** Linux interface names: 1..15 bytes, no `/`, `:` or white space, not `.` or `..`. */
+/** Interface names as the daemon takes them: 1 to 15 letters, digits or `_.=+-`. */
 function checkInterface(name: string): string {
-  if (
-    name === '' ||
-    Buffer.byteLength(name) > 15 ||
-    name === '.' ||
-    name === '..' ||
-    /[/:\s]/.test(name)
-  ) {
+  if (!/^[A-Za-z0-9_.=+-]{1,15}$/.test(name)) {
     throw new UsageError(
-      `invalid --interface "${clean(name)}": expected 1 to 15 characters without "/", ":" or spaces`
+      `invalid --interface "${clean(name)}": expected 1 to 15 letters, digits or _.=+-`
     );
   }
   return name;

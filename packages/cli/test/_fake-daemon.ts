@@ -1,0 +1,265 @@
+// SPDX-License-Identifier: MIT
+// Test kit: a fake daemon (the real LocalApi and RpcDispatcher with the real parameter schemas,
+// stub handlers that record every call and answer canned results) in a temp data directory with
+// daemon.json and auth.cookie, and an in-process runner for the CLI.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  COOKIE_FILE,
+  DAEMON_FILE,
+  type DaemonInfo,
+  LocalApi,
+  type MethodName,
+  type Methods,
+  newLocalSecret,
+  RpcDispatcher,
+  schemas,
+} from '@start-tunnel/tunnel';
+import { type CliIo, run } from '../src/index.ts';
+
+export const KEY_A = 'hF6k2ZcP0n0sN1mWZ8oVn2uT1lS6a9rY5dJ3bX7cE0Q=';
+export const KEY_B = 'Vb0x9H2m1c8gZ3q4w5e6r7t8y9u0i1o2p3a4s5d6f7g=';
+export const SERVER_KEY = 'sRv3rK3yAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=';
+
+export const CONFIG_TEXT = [
+  '# StartTunnel config for phone',
+  '',
+  '[Interface]',
+  'Address = 10.59.7.2/24',
+  `PrivateKey = ${KEY_B}`,
+  '',
+  '[Peer]',
+  `PublicKey = ${SERVER_KEY}`,
+  `PresharedKey = ${KEY_A}`,
+  'AllowedIPs = 10.59.7.0/24',
+  'Endpoint = 203.0.113.5:51820',
+  'PersistentKeepalive = 25',
+  '',
+].join('\n');
+
+/** A canned result for every method (what a daemon with one subnet, two devices would say). */
+export function cannedResults(): { [M in MethodName]: Methods[M]['result'] } {
+  const wan = {
+    address: '203.0.113.5',
+    source: 'detected' as const,
+    override: null,
+    detected: '203.0.113.5',
+    interfaces: ['eth0'],
+  };
+  return {
+    'subnet.list': [
+      { subnet: '10.59.7.1/24', name: 'Home', network: '10.59.7.0/24', devices: 2 },
+      { subnet: '10.59.9.1/24', name: 'Lab', network: '10.59.9.0/24', devices: 0 },
+    ],
+    'subnet.add': { subnet: '10.59.7.1/24', name: 'Home', network: '10.59.7.0/24', devices: 0 },
+    'subnet.remove': null,
+    'device.list': [
+      {
+        subnet: '10.59.7.1/24',
+        name: 'phone',
+        ip: '10.59.7.2',
+        publicKey: KEY_A,
+        ownKey: false,
+        endpoint: '198.51.100.20:41234',
+        lastHandshake: '2026-11-25T11:59:18.000Z',
+        rxBytes: 1536,
+        txBytes: 3 * 1024 * 1024,
+        online: true,
+      },
+      {
+        subnet: '10.59.7.1/24',
+        name: 'nas',
+        ip: '10.59.7.10',
+        publicKey: KEY_B,
+        ownKey: true,
+        endpoint: null,
+        lastHandshake: null,
+        rxBytes: 0,
+        txBytes: 0,
+        online: false,
+      },
+    ],
+    'device.add': {
+      subnet: '10.59.7.1/24',
+      name: 'phone',
+      ip: '10.59.7.2',
+      publicKey: KEY_A,
+      ownKey: false,
+    },
+    'device.remove': null,
+    'device.show-config': {
+      subnet: '10.59.7.1/24',
+      name: 'phone',
+      ip: '10.59.7.2',
+      config: CONFIG_TEXT,
+      ownKey: false,
+      filename: 'start-tunnel.conf',
+    },
+    'port-forward.list': [
+      {
+        source: '203.0.113.5:443',
+        target: '10.59.7.2:443',
+        protocol: 'both',
+        label: 'web',
+        enabled: true,
+        packets: 12,
+        bytes: 2048,
+      },
+      {
+        source: '203.0.113.5:27015-27030',
+        target: '10.59.7.10:27015',
+        protocol: 'udp',
+        label: null,
+        enabled: false,
+        packets: 0,
+        bytes: 0,
+      },
+    ],
+    'port-forward.add': {
+      source: '203.0.113.5:8080',
+      target: '10.59.7.2:80',
+      protocol: 'tcp',
+      label: 'web',
+      enabled: true,
+      packets: 0,
+      bytes: 0,
+    },
+    'port-forward.remove': null,
+    'port-forward.set-enabled': {
+      source: '203.0.113.5:8080',
+      target: '10.59.7.2:80',
+      protocol: 'both',
+      label: null,
+      enabled: false,
+      packets: 0,
+      bytes: 0,
+    },
+    'port-forward.update-label': {
+      source: '203.0.113.5:8080',
+      target: '10.59.7.2:80',
+      protocol: 'both',
+      label: 'web server',
+      enabled: true,
+      packets: 0,
+      bytes: 0,
+    },
+    'wan.show': wan,
+    'wan.set': { ...wan, address: '198.51.100.7', source: 'override', override: '198.51.100.7' },
+    'wan.auto': wan,
+    status: {
+      version: '0.1.0',
+      interface: 'wg-start-tunnel',
+      listenPort: 51820,
+      publicKey: SERVER_KEY,
+      wan,
+      subnets: 2,
+      devices: 2,
+      online: 1,
+      forwards: 2,
+      startedAt: '2026-11-25T09:55:00.000Z',
+      nat: { ok: true, error: null, drift: [] },
+    },
+  };
+}
+
+/** The fixed "now" of the in-process runs: 42 s after phone's last handshake. */
+export const NOW = Date.parse('2026-11-25T12:00:00.000Z');
+
+export interface Call {
+  method: string;
+  params: unknown;
+}
+
+type Handler = (params: unknown) => unknown;
+
+export interface FakeDaemon {
+  dir: string;
+  secret: string;
+  api: LocalApi;
+  calls: Call[];
+  /** Replace a method's handler (e.g. to throw an RpcError). */
+  handle(method: MethodName, handler: Handler): void;
+  /** Environment that points the CLI at this daemon. */
+  env: Record<string, string>;
+  stop(): Promise<void>;
+}
+
+export function tempDir(): string {
+  return mkdtempSync(join(tmpdir(), 'st-cli-'));
+}
+
+/** Starts a fake daemon on 127.0.0.1 (random port) in a fresh data directory. */
+export async function fakeDaemon(): Promise<FakeDaemon> {
+  const dir = tempDir();
+  const results = cannedResults();
+  const overrides = new Map<string, Handler>();
+  const calls: Call[] = [];
+  const dispatcher = new RpcDispatcher();
+  for (const name of Object.keys(schemas) as MethodName[]) {
+    dispatcher.register(name, {
+      params: schemas[name],
+      handler: (params) => {
+        calls.push({ method: name, params });
+        const override = overrides.get(name);
+        return override ? override(params) : results[name];
+      },
+    });
+  }
+  const secret = newLocalSecret();
+  const api = await LocalApi.listen({ dispatcher, secret: () => secret, listen: '127.0.0.1:0' });
+  const info: DaemonInfo = {
+    pid: process.pid,
+    api: api.address,
+    interface: 'wg-start-tunnel',
+    listenPort: 51820,
+    startedAt: '2026-11-25T09:55:00.000Z',
+  };
+  writeFileSync(join(dir, DAEMON_FILE), `${JSON.stringify(info)}\n`, { mode: 0o600 });
+  writeFileSync(join(dir, COOKIE_FILE), `${secret}\n`, { mode: 0o600 });
+  return {
+    dir,
+    secret,
+    api,
+    calls,
+    handle: (method, handler) => overrides.set(method, handler),
+    env: { START_TUNNEL_DATADIR: dir },
+    async stop() {
+      await api.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface Outcome {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the CLI in-process with captured output. */
+export async function cli(
+  argv: string[],
+  env: Record<string, string | undefined> = {},
+  extra: Partial<CliIo> = {}
+): Promise<Outcome> {
+  let stdout = '';
+  let stderr = '';
+  const code = await run(argv, {
+    stdout: (t) => {
+      stdout += t;
+    },
+    stderr: (t) => {
+      stderr += t;
+    },
+    env,
+    now: () => NOW,
+    ...extra,
+  });
+  return { code, stdout, stderr };
+}
+
+/** One line on stderr, nothing on stdout. */
+export function isOneLineError(o: Outcome): boolean {
+  return o.stdout === '' && /^start-tunnel: [^\n]+\n$/.test(o.stderr);
+}

@@ -1,0 +1,134 @@
+// SPDX-License-Identifier: MIT
+/**
+ * `--help` on every command of the tree: usage line, every argument and option explained,
+ * examples, nothing sent to a daemon, and exit 0. Also the group listings, `help <command>`,
+ * `--version`, and the command tree itself (exactly issue 5's).
+ * @module
+ */
+
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import type { CommandNode } from '../src/command.ts';
+import { ROOT, VERSION } from '../src/index.ts';
+import { cli } from './_fake-daemon.ts';
+
+/** Every node with its path. */
+function walk(node: CommandNode, path: string[] = []): [string[], CommandNode][] {
+  const out: [string[], CommandNode][] = [[path, node]];
+  if (node.kind === 'group') for (const c of node.children) out.push(...walk(c, [...path, c.name]));
+  return out;
+}
+
+describe('--help', () => {
+  it('the tree is issue 5 (plus port-forward update-label)', () => {
+    const leaves = walk(ROOT)
+      .filter(([, n]) => n.kind === 'leaf')
+      .map(([p]) => p.join(' '));
+    assert.deepEqual(leaves.sort(), [
+      'daemon',
+      'device add',
+      'device list',
+      'device remove',
+      'device show-config',
+      'port-forward add',
+      'port-forward list',
+      'port-forward remove',
+      'port-forward set-enabled',
+      'port-forward update-label',
+      'status',
+      'subnet add',
+      'subnet list',
+      'subnet remove',
+      'wan auto',
+      'wan set',
+      'wan show',
+    ]);
+  });
+
+  for (const [path, node] of walk(ROOT)) {
+    it(`start-tunnel ${path.join(' ')} --help`.replace('  ', ' '), async () => {
+      const o = await cli([...path, '--help'], { START_TUNNEL_DATADIR: '/nonexistent' });
+      assert.equal(o.code, 0);
+      assert.equal(o.stderr, '');
+      const text = o.stdout;
+      for (const line of text.split('\n')) assert.ok(line.length <= 100, `too wide: ${line}`);
+      assert.match(
+        text,
+        new RegExp(`^Usage: start-tunnel${path.map((p) => ` ${p}`).join('')}( |$)`, 'm')
+      );
+      assert.match(text, /^Examples:\n {2}start-tunnel /m);
+      assert.match(text, /--format, -o FORMAT/);
+      assert.match(text, /--datadir DIR/);
+      if (node.kind === 'leaf') {
+        for (const [name, def] of Object.entries(node.args)) {
+          const shown =
+            def.type === 'positional' ? (def.valueHint ?? name.toUpperCase()) : `--${name}`;
+          assert.match(
+            text,
+            new RegExp(`^ {2}${shown.replace(/[[\]]/g, '\\$&')}\\b.* \\w`, 'm'),
+            shown
+          );
+        }
+        for (const example of node.examples)
+          assert.ok(example.startsWith(`start-tunnel ${path.join(' ')}`));
+      } else {
+        for (const child of node.children)
+          assert.match(text, new RegExp(`^ {2}${child.name}\\b`, 'm'));
+      }
+    });
+  }
+
+  it('-h, `help <command>` and a bare group show the same help', async () => {
+    const long = await cli(['device', 'add', '--help']);
+    assert.equal((await cli(['device', 'add', '-h'])).stdout, long.stdout);
+    assert.equal((await cli(['help', 'device', 'add'])).stdout, long.stdout);
+    assert.equal((await cli(['device', 'add', '10.59.7.1/24', '-h'])).stdout, long.stdout);
+    const group = await cli(['device']);
+    assert.equal(group.code, 0);
+    assert.equal(group.stdout, (await cli(['device', '--help'])).stdout);
+    assert.match(group.stdout, /^ {2}show-config +Print a device's WireGuard config/m);
+    assert.equal((await cli([])).stdout, (await cli(['--help'])).stdout);
+  });
+
+  it('usage lines show the arguments as issue 5 writes them', async () => {
+    const usage = async (argv: string[]) =>
+      /^Usage: (.*(?:\n {20,}.*)*)/m
+        .exec((await cli([...argv, '--help'])).stdout)?.[1]
+        ?.replace(/\n +/g, ' ');
+    assert.equal(
+      await usage(['device', 'add']),
+      'start-tunnel device add <SUBNET> <NAME> [IP] [--public-key KEY]'
+    );
+    assert.equal(
+      await usage(['device', 'show-config']),
+      'start-tunnel device show-config <SUBNET> <IP> [--endpoint HOST[:PORT]] [--qr]'
+    );
+    assert.equal(
+      await usage(['port-forward', 'add']),
+      'start-tunnel port-forward add <SOURCE> <TARGET> [--protocol tcp|udp|both] [--label TEXT]'
+    );
+    assert.equal(
+      await usage(['port-forward', 'set-enabled']),
+      'start-tunnel port-forward set-enabled <SOURCE> [--enabled|--no-enabled]'
+    );
+    assert.equal(
+      await usage(['port-forward', 'update-label']),
+      'start-tunnel port-forward update-label <SOURCE> [LABEL]'
+    );
+    assert.equal(
+      await usage(['daemon']),
+      'start-tunnel daemon [--datadir DIR] [--interface NAME] [--listen-port N] [--wan-ip IP] [--api-listen IP:PORT]'
+    );
+  });
+
+  it('--version and -V print the package version', async () => {
+    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+    assert.equal(VERSION, pkg.version);
+    for (const flag of ['--version', '-V']) {
+      const o = await cli([flag]);
+      assert.equal(o.code, 0);
+      assert.equal(o.stdout, `start-tunnel ${pkg.version}\n`);
+    }
+  });
+});
