@@ -1,0 +1,61 @@
+// SPDX-License-Identifier: MIT
+/**
+ * @start-tunnel/web: the HTTPS panel and remote JSON-RPC endpoint. Public API.
+ *
+ * The daemon builds one `WebServer` with `createWebServer({ dispatcher, store, log })` (which
+ * registers `auth.*` and `web.*` on its dispatcher), calls `reload()` once at start, and
+ * `close()` at shutdown. The CLI signs remote requests with `parseSigningKey` + `signRequest`.
+ * @module
+ */
+
+export { CONTENT_SECURITY_POLICY, createApp, MAX_BODY_BYTES } from './app.ts';
+export { WebCore, type WebCoreOptions, type WebRequestExtra } from './core.ts';
+export type { AppDeps, WebBindings, WebEnv } from './http.ts';
+export { type KeyInfo, registerWebMethods, type WebStatus } from './methods.ts';
+export {
+  type Argon2Params,
+  hashPassword,
+  RFC9106_LOW_MEMORY,
+  randomPassword,
+  verifyPassword,
+} from './password.ts';
+export { createWebServer, WebServer, type WebServerOptions } from './server.ts';
+export {
+  SESSION_ABSOLUTE_MS,
+  SESSION_COOKIE,
+  SESSION_IDLE_MS,
+  type SessionInfo,
+  sessionId,
+} from './session.ts';
+export {
+  type Ed25519PublicKey,
+  generateSigningKey,
+  KeyFormatError,
+  parsePublicKey,
+  parseSigningKey,
+  SIGNATURE_HEADER,
+  SIGNATURE_WINDOW_SECONDS,
+  type SigningKey,
+  signRequest,
+} from './signature.ts';
+export {
+  type CertificateData,
+  emptyWebData,
+  type KeyData,
+  MemoryWebStore,
+  type RootCaData,
+  type SessionData,
+  type WebData,
+  type WebStore,
+  type WebserverData,
+} from './state.ts';
+export { GLOBAL as LOGIN_GLOBAL_LIMIT, PER_ADDRESS as LOGIN_ADDRESS_LIMIT } from './throttle.ts';
+export {
+  type CertificateInfo,
+  certificateInfo,
+  chainRoot,
+  generateCertificate,
+  importCertificate,
+  LEAF_VALIDITY_DAYS,
+  TlsError,
+} from './tls.ts';
