@@ -81,11 +81,13 @@ export function formatAge(iso: string | null, now: number): string {
   return `${Math.floor(s / 86_400)}d ago`;
 }
 
-/** Duration since an ISO time: `3m`, `2h 5m`, `4d 1h`. */
+/** Duration since an ISO time: `40s`, `3m`, `2h 5m`, `4d 1h`. */
 export function formatUptime(iso: string, now: number): string {
   const then = Date.parse(iso);
   if (Number.isNaN(then)) return clean(iso);
-  const m = Math.max(0, Math.floor((now - then) / 60_000));
+  const s = Math.max(0, Math.floor((now - then) / 1000));
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60);
   if (m < 60) return `${m}m`;
   if (m < 1440) return `${Math.floor(m / 60)}h ${m % 60}m`;
   return `${Math.floor(m / 1440)}d ${Math.floor((m % 1440) / 60)}h`;
