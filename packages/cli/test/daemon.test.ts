@@ -15,6 +15,7 @@ import {
   DEFAULT_INTERFACE,
   DEFAULT_LISTEN_PORT,
 } from '@start-tunnel/tunnel';
+import { loadRunDaemon } from '../src/commands/daemon.ts';
 import { cli, isOneLineError } from './_fake-daemon.ts';
 
 async function daemon(argv: string[], env: Record<string, string> = {}) {
@@ -100,6 +101,14 @@ describe('start-tunnel daemon', () => {
       assert.equal(o.options, undefined, 'the daemon did not start');
     });
   }
+
+  it('without an injected entry, runDaemon comes from @start-tunnel/tunnel', async () => {
+    const tunnel = await import('@start-tunnel/tunnel');
+    const io = { stdout: () => {}, stderr: () => {}, env: {} };
+    assert.equal(await loadRunDaemon(io), (tunnel as Record<string, unknown>)['runDaemon']);
+    const injected = async () => {};
+    assert.equal(await loadRunDaemon({ ...io, runDaemon: injected }), injected);
+  });
 
   it('a daemon that fails to start: its message on one line, exit 1', async () => {
     const o = await cli(

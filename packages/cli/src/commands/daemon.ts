@@ -64,7 +64,7 @@ function checkApiListen(text: string): string {
 }
 
 /** The daemon entry of `@start-tunnel/tunnel`, loaded only when the daemon starts. */
-async function loadRunDaemon(io: CliIo): Promise<RunDaemon> {
+export async function loadRunDaemon(io: CliIo): Promise<RunDaemon> {
   if (io.runDaemon) return io.runDaemon;
   const mod: Record<string, unknown> = await import('@start-tunnel/tunnel');
   const runDaemon = mod['runDaemon'];
