@@ -30,7 +30,7 @@ export interface WebServerOptions extends WebCoreOptions {
 }
 
 function tlsOptions(cert: CertificateData) {
-  return { key: cert.keyPem, cert: cert.chainPem.join('') };
+  return { key: cert.keyPem, cert: cert.chainPem.map((p) => `${p.trim()}\n`).join('') };
 }
 
 function certId(cert: CertificateData): string {

@@ -198,6 +198,11 @@ function serialHex(): string {
   return bytes.toString('hex');
 }
 
+/** PEM with LF line ends and a final newline, so chains can be concatenated. */
+function certPem(cert: x509.X509Certificate): string {
+  return pemEncode('CERTIFICATE', new Uint8Array(cert.rawData));
+}
+
 async function exportPkcs8(key: CryptoKey): Promise<string> {
   return pemEncode('PRIVATE KEY', new Uint8Array(await webcrypto.subtle.exportKey('pkcs8', key)));
 }
@@ -231,7 +236,7 @@ async function createRoot(s: Subjects, now: number): Promise<{ root: RootCaData;
     ],
   });
   return {
-    root: { keyPem: await exportPkcs8(keys.privateKey), certPem: cert.toString('pem') },
+    root: { keyPem: await exportPkcs8(keys.privateKey), certPem: certPem(cert) },
     key: keys.privateKey,
   };
 }
@@ -336,7 +341,7 @@ export async function issueLeaf(
       await x509.AuthorityKeyIdentifierExtension.create(rootCert, false),
     ],
   });
-  return { keyPem: await exportPkcs8(keys.privateKey), certPem: cert.toString('pem') };
+  return { keyPem: await exportPkcs8(keys.privateKey), certPem: certPem(cert) };
 }
 
 /** Loads a stored root key (for `issueLeaf`). */

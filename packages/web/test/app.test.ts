@@ -1,0 +1,336 @@
+// SPDX-License-Identifier: MIT
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  generateSigningKey,
+  SESSION_ABSOLUTE_MS,
+  SESSION_IDLE_MS,
+  signRequest,
+} from '../src/index.ts';
+import { call, ENV, get, kit, login, ORIGIN, PASSWORD, setPassword } from './_fixture.ts';
+
+describe('POST /rpc/v0: transport', () => {
+  it('takes JSON bodies only (415), valid JSON only (400), bounded (413), POST only (405)', async () => {
+    const k = kit();
+    const form = await call(k, 'status', {}, { headers: { 'content-type': 'text/plain' } });
+    assert.equal(form.res.status, 415);
+    assert.equal(form.body.error?.code, -32600);
+    const broken = await call(k, 'status', {}, { body: '{"method":' });
+    assert.equal(broken.res.status, 400);
+    assert.equal(broken.body.error?.code, -32700);
+    const huge = await call(
+      k,
+      'status',
+      {},
+      { body: JSON.stringify({ pad: 'x'.repeat(1 << 20) }) }
+    );
+    assert.equal(huge.res.status, 413);
+    const getIt = await k.web.app.request(`${ORIGIN}/rpc/v0`, {}, ENV);
+    assert.equal(getIt.status, 405);
+    assert.equal(getIt.headers.get('allow'), 'POST');
+  });
+
+  it('answers on any /rpc/ path, as the original', async () => {
+    const k = kit();
+    await setPassword(k);
+    const cookie = await login(k);
+    const r = await call(k, 'subnet.list', {}, { cookie, path: '/rpc/v1' });
+    assert.equal(r.res.status, 200);
+    assert.ok(Array.isArray(r.body.result));
+  });
+
+  it('refuses a browser request from another origin (403) and never answers CORS', async () => {
+    const k = kit();
+    await setPassword(k);
+    const evil = await call(
+      k,
+      'auth.login',
+      { password: PASSWORD },
+      { headers: { origin: 'https://evil.test' } }
+    );
+    assert.equal(evil.res.status, 403);
+    assert.match(evil.body.error?.message ?? '', /Origin "https:\/\/evil\.test"/);
+    assert.equal(evil.res.headers.get('set-cookie'), null);
+    const site = await call(
+      k,
+      'auth.login',
+      { password: PASSWORD },
+      { headers: { 'sec-fetch-site': 'cross-site' } }
+    );
+    assert.equal(site.res.status, 403);
+    const same = await call(
+      k,
+      'auth.login',
+      { password: PASSWORD },
+      { headers: { origin: ORIGIN, 'sec-fetch-site': 'same-origin' } }
+    );
+    assert.equal(same.res.status, 200);
+    assert.equal(same.res.headers.get('access-control-allow-origin'), null);
+    const preflight = await k.web.app.request(
+      `${ORIGIN}/rpc/v0`,
+      {
+        method: 'OPTIONS',
+        headers: { origin: 'https://evil.test', 'access-control-request-method': 'POST' },
+      },
+      ENV
+    );
+    assert.equal(preflight.headers.get('access-control-allow-origin'), null);
+    assert.equal(preflight.headers.get('access-control-allow-credentials'), null);
+  });
+
+  it('sets a strict CSP and the other security headers on every response', async () => {
+    const k = kit();
+    for (const res of [
+      (await call(k, 'status')).res,
+      await get(k, '/login'),
+      await get(k, '/assets/panel.js'),
+    ]) {
+      assert.match(
+        res.headers.get('content-security-policy') ?? '',
+        /default-src 'self'.*script-src 'self'/
+      );
+      assert.doesNotMatch(
+        res.headers.get('content-security-policy') ?? '',
+        /unsafe-inline|unsafe-eval|https?:/
+      );
+      assert.equal(res.headers.get('x-content-type-options'), 'nosniff');
+      assert.equal(res.headers.get('x-frame-options'), 'DENY');
+      assert.equal(res.headers.get('referrer-policy'), 'no-referrer');
+    }
+  });
+});
+
+describe('POST /rpc/v0: authentication', () => {
+  it('every method but auth.login answers 401 with code 34 without auth', async () => {
+    const k = kit();
+    const names = k.dispatcher.names();
+    assert.ok(names.includes('web.enable') && names.includes('device.add') && names.length > 30);
+    for (const method of names) {
+      const r = await call(k, method, {});
+      if (method === 'auth.login') {
+        assert.notEqual(r.res.status, 401);
+        continue;
+      }
+      assert.equal(r.res.status, 401, method);
+      assert.equal(r.body.error?.code, 34, method);
+    }
+    const unknown = await call(k, 'no.such.method');
+    assert.equal(unknown.res.status, 401, 'unknown methods do not reveal that they are unknown');
+    const batch = await call(
+      k,
+      '',
+      {},
+      {
+        body: JSON.stringify([
+          { id: 1, method: 'auth.login', params: { password: 'x' } },
+          { id: 2, method: 'status', params: {} },
+        ]),
+      }
+    );
+    assert.equal(batch.res.status, 401, 'a batch needs auth when any member does');
+  });
+
+  it('login: wrong password is code 7 on the field; right password sets the cookie, not the body', async () => {
+    const k = kit();
+    await setPassword(k);
+    const wrong = await call(k, 'auth.login', { password: 'nope' });
+    assert.equal(wrong.res.status, 200);
+    assert.deepEqual([wrong.body.error?.code, wrong.body.error?.data?.field], [7, 'password']);
+    assert.equal(wrong.res.headers.get('set-cookie'), null);
+    const ok = await call(
+      k,
+      'auth.login',
+      { password: PASSWORD },
+      { headers: { 'user-agent': 'Test/1' } }
+    );
+    const cookie = ok.res.headers.get('set-cookie') ?? '';
+    assert.match(
+      cookie,
+      /^session=[A-Za-z0-9_-]{43}; Path=\/; HttpOnly; Secure; SameSite=Strict; Max-Age=604800$/
+    );
+    const token = cookie.slice('session='.length, cookie.indexOf(';'));
+    assert.equal(ok.text.includes(token), false, 'the token is only in Set-Cookie');
+    assert.equal(ok.res.headers.get('cache-control'), 'no-store');
+    const status = await call(k, 'status', {}, { cookie: `session=${token}` });
+    assert.equal(status.res.status, 200);
+    assert.equal((status.body.result as { listenPort: number }).listenPort, 51820);
+  });
+
+  it('login field errors name the field', async () => {
+    const k = kit();
+    const r = await call(k, 'auth.login', {});
+    assert.equal(r.body.error?.code, -32602);
+    assert.equal(r.body.error?.data?.field, 'password');
+    const long = await call(k, 'auth.login', { password: 'x'.repeat(2000) });
+    assert.equal(long.body.error?.data?.field, 'password');
+    assert.match(long.body.error?.message ?? '', /at most 1024/);
+  });
+
+  it('logout ends the session and clears the cookie', async () => {
+    const k = kit();
+    await setPassword(k);
+    const cookie = await login(k);
+    const out = await call(k, 'auth.logout', {}, { cookie });
+    assert.equal(out.body.result, null);
+    assert.match(out.res.headers.get('set-cookie') ?? '', /^session=; .*Max-Age=0/);
+    assert.equal((await call(k, 'status', {}, { cookie })).res.status, 401);
+    assert.deepEqual(k.store.read().sessions, {});
+  });
+
+  it('throttles logins per address and overall: HTTP 429, code 37, Retry-After', async () => {
+    const k = kit();
+    await setPassword(k);
+    for (let i = 0; i < 5; i++) {
+      assert.equal((await call(k, 'auth.login', { password: 'bad' })).body.error?.code, 7);
+    }
+    const limited = await call(k, 'auth.login', { password: PASSWORD });
+    assert.equal(limited.res.status, 429);
+    assert.equal(limited.body.error?.code, 37);
+    assert.equal(limited.res.headers.get('retry-after'), '30');
+    assert.equal(limited.res.headers.get('set-cookie'), null, 'even the right password waits');
+    const other = await call(
+      k,
+      'auth.login',
+      { password: PASSWORD },
+      { env: { remoteAddress: '198.51.100.21' } }
+    );
+    assert.equal(other.res.status, 200, 'another address may still log in');
+    k.clock.advance(30_000);
+    assert.equal((await call(k, 'auth.login', { password: PASSWORD })).res.status, 200);
+
+    const g = kit({ throttle: { global: { burst: 3, refillMs: 60_000 } } });
+    await setPassword(g);
+    for (let i = 0; i < 3; i++) {
+      await call(g, 'auth.login', { password: 'bad' }, { env: { remoteAddress: `192.0.2.${i}` } });
+    }
+    const global = await call(
+      g,
+      'auth.login',
+      { password: PASSWORD },
+      { env: { remoteAddress: '192.0.2.200' } }
+    );
+    assert.equal(global.res.status, 429);
+    assert.match(global.body.error?.message ?? '', /on this server/);
+  });
+
+  it('sessions expire when idle and at the absolute limit', async () => {
+    const k = kit();
+    await setPassword(k);
+    const cookie = await login(k);
+    k.clock.advance(SESSION_IDLE_MS - 60_000);
+    assert.equal((await call(k, 'status', {}, { cookie })).res.status, 200);
+    k.clock.advance(SESSION_IDLE_MS + 1);
+    const idle = await call(k, 'status', {}, { cookie });
+    assert.equal(idle.res.status, 401);
+    assert.match(
+      idle.res.headers.get('set-cookie') ?? '',
+      /Max-Age=0/,
+      'the dead cookie is cleared'
+    );
+
+    const busy = await login(k);
+    for (let t = 0; t < SESSION_ABSOLUTE_MS - 3600_000; t += 3600_000) {
+      k.clock.advance(3600_000);
+      assert.equal((await call(k, 'status', {}, { cookie: busy })).res.status, 200);
+    }
+    k.clock.advance(3600_000);
+    assert.equal((await call(k, 'status', {}, { cookie: busy })).res.status, 401);
+  });
+
+  it('a forged or stolen-looking cookie is refused', async () => {
+    const k = kit();
+    await setPassword(k);
+    await login(k);
+    const id = Object.keys(k.store.read().sessions)[0] ?? '';
+    for (const cookie of [
+      `session=${id}`,
+      'session=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA',
+      'session=',
+    ]) {
+      assert.equal((await call(k, 'status', {}, { cookie })).res.status, 401, cookie);
+    }
+  });
+});
+
+describe('POST /rpc/v0: signed requests', () => {
+  async function signedKit() {
+    const k = kit();
+    const { key } = generateSigningKey();
+    await k.store.update((d) => {
+      d.webserver.listen = '203.0.113.7:8443';
+      d.keys[key.publicKey.pem] = { name: 'laptop', addedAt: '2026-03-01T00:00:00.000Z' };
+    });
+    const send = (body: string, header: string, cookie?: string) =>
+      call(
+        k,
+        '',
+        {},
+        { body, headers: { 'x-startos-auth-sig': header }, ...(cookie ? { cookie } : {}) }
+      );
+    const sign = (body: string, o: { now?: number; context?: string; signer?: typeof key } = {}) =>
+      signRequest(o.signer ?? key, new TextEncoder().encode(body), o.context ?? '203.0.113.7', {
+        now: o.now ?? k.clock.ms,
+      });
+    return { k, key, send, sign };
+  }
+  const body = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'subnet.list', params: {} });
+
+  it('accepts a request signed by an authorised key, as principal of that name', async () => {
+    const { send, sign, k } = await signedKit();
+    const r = await send(body, sign(body));
+    assert.equal(r.res.status, 200);
+    assert.ok(Array.isArray(r.body.result));
+    k.dispatcher.register('whoami', {
+      params: (await import('zod')).z.object({}),
+      handler: (_p, ctx) => [ctx.auth, ctx.principal],
+    });
+    const who = JSON.stringify({ id: 2, method: 'whoami', params: {} });
+    assert.deepEqual((await send(who, sign(who))).body.result, ['key', 'laptop']);
+  });
+
+  it('accepts the listen IP:PORT context (the original) and refuses other servers', async () => {
+    const { send, sign } = await signedKit();
+    assert.equal((await send(body, sign(body, { context: '203.0.113.7:8443' }))).res.status, 200);
+    const other = await send(body, sign(body, { context: '198.51.100.1' }));
+    assert.equal(other.res.status, 401);
+    assert.equal(other.body.error?.code, 31);
+  });
+
+  it('refuses a replay', async () => {
+    const { send, sign } = await signedKit();
+    const header = sign(body);
+    assert.equal((await send(body, header)).res.status, 200);
+    const again = await send(body, header);
+    assert.equal(again.res.status, 401);
+    assert.equal(again.body.error?.code, 34);
+    assert.match(again.body.error?.message ?? '', /Replayed/);
+  });
+
+  it('refuses a stale request', async () => {
+    const { send, sign, k } = await signedKit();
+    const r = await send(body, sign(body, { now: k.clock.ms - 45_000 }));
+    assert.equal(r.res.status, 401);
+    assert.equal(r.body.error?.code, 31);
+    assert.match(r.body.error?.message ?? '', /45 s old/);
+  });
+
+  it('refuses a tampered body', async () => {
+    const { send, sign } = await signedKit();
+    const evil = body.replace('subnet.list', 'subnet.remove');
+    const r = await send(evil, sign(body));
+    assert.equal(r.res.status, 401);
+    assert.match(r.body.error?.message ?? '', /Body does not match/);
+  });
+
+  it('refuses an unknown key, with no fallback to a valid cookie', async () => {
+    const { send, sign, k } = await signedKit();
+    await setPassword(k);
+    const cookie = await login(k);
+    const stranger = generateSigningKey().key;
+    const r = await send(body, sign(body, { signer: stranger }), cookie);
+    assert.equal(r.res.status, 401);
+    assert.equal(r.body.error?.code, 34);
+    assert.match(r.body.error?.message ?? '', /not authorized/);
+    assert.ok(k.logs.some((l) => l.includes('refused signed request')));
+  });
+});

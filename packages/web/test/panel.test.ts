@@ -1,0 +1,287 @@
+// SPDX-License-Identifier: MIT
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { generateSigningKey, hashPassword, signRequest } from '../src/index.ts';
+import { generateCertificate } from '../src/tls.ts';
+import {
+  CHEAP_ARGON2,
+  call,
+  get,
+  type Kit,
+  kit,
+  login,
+  PASSWORD,
+  PLANTED_DEVICE_KEY,
+  setPassword,
+} from './_fixture.ts';
+
+const PAGES = ['/', '/subnets', '/devices', '/forwards', '/settings'];
+
+async function loggedIn(): Promise<{ k: Kit; cookie: string }> {
+  const k = kit();
+  await setPassword(k);
+  return { k, cookie: await login(k) };
+}
+
+describe('panel pages', () => {
+  it('send a visitor without a session to the login page', async () => {
+    const k = kit();
+    for (const path of [...PAGES, '/devices/config?subnet=x&ip=y', '/settings/root-ca.crt']) {
+      const res = await get(k, path);
+      assert.equal(res.status, 303, path);
+      assert.equal(res.headers.get('location'), '/login');
+    }
+    const loginPage = await get(k, '/login');
+    assert.equal(loginPage.status, 200);
+    const html = await loginPage.text();
+    assert.match(html, /<form class="card" data-rpc="auth\.login"/);
+    assert.match(
+      html,
+      /<input type="password" name="password"[^>]*autocomplete="current-password"/
+    );
+    assert.match(html, /<html lang="en">/);
+    assert.match(html, /name="viewport"/);
+  });
+
+  it('render every page with a session, with no external asset and no inline script or style', async () => {
+    const { k, cookie } = await loggedIn();
+    assert.equal((await get(k, '/login', cookie)).status, 303, 'logged in: /login goes home');
+    for (const path of PAGES) {
+      const res = await get(k, path, cookie);
+      assert.equal(res.status, 200, path);
+      assert.equal(res.headers.get('cache-control'), 'no-store');
+      const html = await res.text();
+      assert.doesNotMatch(
+        html,
+        /(src|href)="(https?:)?\/\//,
+        `${path} loads nothing from elsewhere`
+      );
+      assert.doesNotMatch(
+        html,
+        /<script>|<script [^>]*>[^<]|style="|<style|\son[a-z]+="/,
+        `${path}: no inline code`
+      );
+      assert.match(html, /<nav aria-label="Main">/);
+      assert.match(html, new RegExp(`<a href="${path}" aria-current="page">`));
+      assert.match(html, /<a class="skip" href="#main">/);
+    }
+  });
+
+  it('show the overview and the subnet list, and escape what users typed', async () => {
+    const { k, cookie } = await loggedIn();
+    await call(
+      k,
+      'subnet.add',
+      { subnet: '10.59.8.1/24', name: '<img src=x onerror=alert(1)>' },
+      { cookie }
+    );
+    const overview = await (await get(k, '/', cookie)).text();
+    assert.match(overview, /203\.0\.113\.7/);
+    assert.match(overview, /51820/);
+    const subnets = await (await get(k, '/subnets', cookie)).text();
+    assert.match(subnets, /Default Subnet/);
+    assert.match(subnets, /&lt;img src=x onerror=alert\(1\)&gt;/);
+    assert.doesNotMatch(subnets, /<img src=x/);
+    assert.match(subnets, /data-rpc="subnet\.remove"/);
+    assert.match(subnets, /name="subnet" value="10\.59\.\d+\.1\/24"/, 'a free range is suggested');
+  });
+
+  it('list devices with live-polled status and link their config page with the QR code', async () => {
+    const { k, cookie } = await loggedIn();
+    await call(k, 'device.add', { subnet: '10.59.7.1/24', name: 'phone' }, { cookie });
+    const devices = await (await get(k, '/devices', cookie)).text();
+    assert.match(
+      devices,
+      /<tbody data-poll="device\.list" data-params="\{&quot;subnet&quot;:&quot;10\.59\.7\.1\/24&quot;\}" data-key="ip">/
+    );
+    assert.match(devices, /<tr data-key="10\.59\.7\.2">/);
+    assert.match(devices, /data-field="online" data-format="online"/);
+    assert.match(devices, /data-field="rxBytes" data-format="bytes">0 B</);
+    assert.match(devices, /href="\/devices\/config\?subnet=10\.59\.7\.1%2F24&amp;ip=10\.59\.7\.2"/);
+    assert.match(devices, /data-rpc="device\.add" data-then="config"/);
+    assert.equal(devices.includes(PLANTED_DEVICE_KEY), false, 'no private key on the list');
+
+    const q = 'subnet=10.59.7.1%2F24&ip=10.59.7.2';
+    const page = await (await get(k, `/devices/config?${q}`, cookie)).text();
+    assert.match(
+      page,
+      /<img class="qr" src="\/devices\/config\.svg\?subnet=10\.59\.7\.1%2F24&amp;ip=10\.59\.7\.2" alt="QR code/
+    );
+    const svg = await get(k, `/devices/config.svg?${q}`, cookie);
+    assert.equal(svg.headers.get('content-type'), 'image/svg+xml');
+    assert.match(await svg.text(), /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
+    const file = await get(k, `/devices/config.conf?${q}`, cookie);
+    assert.equal(
+      file.headers.get('content-disposition'),
+      'attachment; filename="start-tunnel.conf"'
+    );
+    assert.equal(file.headers.get('cache-control'), 'no-store');
+    assert.match(await file.text(), /^# StartTunnel config for phone/);
+    const withEndpoint = await (
+      await get(k, `/devices/config.conf?${q}&endpoint=vpn.example.org`, cookie)
+    ).text();
+    assert.match(withEndpoint, /Endpoint = vpn\.example\.org:51820/);
+    const missing = await get(
+      k,
+      '/devices/config.conf?subnet=10.59.7.1%2F24&ip=10.59.7.99',
+      cookie
+    );
+    assert.equal(missing.status, 404);
+  });
+
+  it('list forwards with counters, enable/disable and protocol choice', async () => {
+    const { k, cookie } = await loggedIn();
+    await call(
+      k,
+      'port-forward.add',
+      { source: '8443', target: '10.59.7.2:443', protocol: 'tcp', label: 'web' },
+      { cookie }
+    );
+    const html = await (await get(k, '/forwards', cookie)).text();
+    assert.match(html, /<tbody data-poll="port-forward\.list" data-key="source">/);
+    assert.match(html, /<td>TCP<\/td>/);
+    assert.match(html, /name="enabled" value="false" data-type="boolean"/);
+    assert.match(html, /<select name="protocol"><option value="both">TCP and UDP/);
+    assert.match(html, /data-field="packets" data-format="count">0</);
+  });
+
+  it('show settings: keys, sessions, certificate, and serve the root CA and chain', async () => {
+    const { k, cookie } = await loggedIn();
+    const made = await generateCertificate(['203.0.113.7'], null);
+    await k.store.update((d) => {
+      d.webserver.certificate = made.certificate;
+      d.webserver.rootCa = made.rootCa;
+    });
+    await call(
+      k,
+      'auth.key.add',
+      { name: 'laptop', key: generateSigningKey().key.publicKey.openssh },
+      { cookie }
+    );
+    const html = await (await get(k, '/settings', cookie)).text();
+    assert.match(html, /<td>laptop<\/td>/);
+    assert.match(html, /<strong>This browser<\/strong>/);
+    assert.match(html, /name="currentPassword"/);
+    assert.match(html, /href="\/settings\/root-ca\.crt"/);
+    const root = await get(k, '/settings/root-ca.crt', cookie);
+    assert.equal(root.headers.get('content-type'), 'application/x-x509-ca-cert');
+    assert.equal(await root.text(), made.rootCa.certPem);
+    const chain = await get(k, '/settings/certificate.pem', cookie);
+    assert.equal(await chain.text(), made.certificate.chainPem.join(''));
+  });
+
+  it('serve the assets with their types, and 404 for the rest', async () => {
+    const k = kit();
+    const js = await get(k, '/assets/panel.js');
+    assert.equal(js.headers.get('content-type'), 'text/javascript; charset=utf-8');
+    assert.match(await js.text(), /fetch\('\/rpc\/v0'/);
+    assert.equal(
+      (await get(k, '/assets/panel.css')).headers.get('content-type'),
+      'text/css; charset=utf-8'
+    );
+    assert.equal((await get(k, '/assets/icon.svg')).headers.get('content-type'), 'image/svg+xml');
+    assert.equal((await get(k, '/nope')).status, 404);
+  });
+});
+
+describe('no secret in any response', () => {
+  it('scans every method and page answer for the planted secrets', async () => {
+    const k = kit();
+    const made = await generateCertificate(['203.0.113.7', 'vpn.example.org'], null);
+    const hash = await hashPassword(PASSWORD, CHEAP_ARGON2);
+    const signer = generateSigningKey();
+    await k.store.update((d) => {
+      d.password = hash;
+      d.webserver.listen = '203.0.113.7:8443';
+      d.webserver.certificate = made.certificate;
+      d.webserver.rootCa = made.rootCa;
+      d.keys[signer.key.publicKey.pem] = { name: 'laptop', addedAt: '2026-03-01T00:00:00.000Z' };
+    });
+    const cookie = await login(k);
+    const otherCookie = await login(k, PASSWORD, { remoteAddress: '198.51.100.40' });
+    await call(k, 'device.add', { subnet: '10.59.7.1/24', name: 'phone' }, { cookie });
+    await call(k, 'port-forward.add', { source: '8443', target: '10.59.7.2:443' }, { cookie });
+
+    const body = (pem: string) =>
+      pem
+        .split('\n')
+        .filter((l) => !l.startsWith('-----'))
+        .join('');
+    const secrets: Record<string, string> = {
+      'leaf key': body(made.certificate.keyPem).slice(0, 40),
+      'root key': body(made.rootCa.keyPem).slice(0, 40),
+      'password hash': hash.split('$').at(-1) ?? hash,
+      'other session token': otherCookie.slice('session='.length),
+      'own session token': cookie.slice('session='.length),
+      'signing seed (PKCS#8)': body(signer.pem).slice(16, 60),
+      'device private key': PLANTED_DEVICE_KEY,
+    };
+    const seen: { where: string; text: string }[] = [];
+    const safeMethods = k.dispatcher
+      .names()
+      .filter(
+        (m) =>
+          !/^(auth\.(logout|reset-password|session\.kill|key\.remove|set-password)|web\.(reset|uninit|disable|enable|set-listen|import-certificate|generate-certificate)|device\.show-config)$/.test(
+            m
+          ) && !/\.(add|remove|set-enabled|update-label)$|^wan\.(set|auto)$/.test(m)
+      );
+    assert.ok(safeMethods.includes('web.get-certificate') && safeMethods.includes('auth.key.list'));
+    for (const m of safeMethods) {
+      const params = m === 'device.list' ? { subnet: '10.59.7.1/24' } : {};
+      const r = await call(k, m, params, { cookie });
+      seen.push({ where: `rpc ${m}`, text: `${r.text}\n${r.res.headers.get('set-cookie') ?? ''}` });
+    }
+    const gen = await call(
+      k,
+      'web.generate-certificate',
+      { subject: ['vpn.example.org'] },
+      { cookie }
+    );
+    seen.push({ where: 'rpc web.generate-certificate', text: gen.text });
+    const imp = await call(
+      k,
+      'web.import-certificate',
+      { key: made.certificate.keyPem, cert: made.certificate.chainPem.join('') },
+      { cookie }
+    );
+    seen.push({ where: 'rpc web.import-certificate', text: imp.text });
+    const relogin = await call(
+      k,
+      'auth.login',
+      { password: PASSWORD },
+      { env: { remoteAddress: '198.51.100.41' } }
+    );
+    seen.push({ where: 'rpc auth.login body', text: relogin.text });
+    const signedBody = JSON.stringify({ id: 9, method: 'auth.session.list', params: {} });
+    const signed = await call(
+      k,
+      '',
+      {},
+      {
+        body: signedBody,
+        headers: {
+          'x-startos-auth-sig': signRequest(
+            signer.key,
+            new TextEncoder().encode(signedBody),
+            '203.0.113.7',
+            { now: k.clock.ms }
+          ),
+        },
+      }
+    );
+    assert.equal(signed.res.status, 200);
+    seen.push({ where: 'signed auth.session.list', text: signed.text });
+    for (const path of [...PAGES, '/login', '/settings/root-ca.crt', '/settings/certificate.pem']) {
+      const res = await get(k, path, cookie);
+      seen.push({ where: `GET ${path}`, text: await res.text() });
+    }
+    for (const { where, text } of seen) {
+      for (const [name, secret] of Object.entries(secrets)) {
+        assert.equal(text.includes(secret), false, `${where} leaks the ${name}`);
+      }
+    }
+    // The one place a private key may appear: the device config the user asked for.
+    const conf = await get(k, '/devices/config.conf?subnet=10.59.7.1%2F24&ip=10.59.7.2', cookie);
+    assert.ok((await conf.text()).includes(PLANTED_DEVICE_KEY));
+  });
+});
