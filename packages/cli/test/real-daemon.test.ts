@@ -169,6 +169,16 @@ describe('a session against the real daemon', () => {
       'Removed port forward 203.0.113.7:8080\n'
     );
     assert.deepEqual(await json(['port-forward', 'list']), []);
+    // a bare port is on the WAN address, as scripts/demo.sh uses it
+    assert.match(
+      await ok(['port-forward', 'add', '80', '10.59.7.2:8080', '--protocol', 'tcp']),
+      /^Added port forward \S*80 -> 10\.59\.7\.2:8080 \(tcp\)\n$/
+    );
+    const [bare] = (await json(['port-forward', 'list'])) as { source: string }[];
+    assert.equal(
+      await ok(['port-forward', 'remove', bare!.source]),
+      `Removed port forward ${bare!.source}\n`
+    );
   });
 
   it('WAN address and status', async () => {

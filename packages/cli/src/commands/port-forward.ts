@@ -21,7 +21,8 @@ const SOURCE_ARG = {
   type: 'positional',
   required: true,
   description:
-    'the public side: WAN_IP:PORT, or WAN_IP:FIRST-LAST for a range of ports, e.g. 203.0.113.5:8080',
+    'the public side: WAN_IP:PORT, or WAN_IP:FIRST-LAST for a range of ports, e.g. ' +
+    '203.0.113.5:8080; a bare PORT or FIRST-LAST means the WAN address (see start-tunnel wan)',
 } as const;
 
 function describeForward(f: ForwardInfo): string {
@@ -84,6 +85,7 @@ const add = leaf('add', {
     'start-tunnel port-forward add 203.0.113.5:443 10.59.7.2:443 --label "web server"',
     'start-tunnel port-forward add 203.0.113.5:8080 10.59.7.2:80 --protocol tcp',
     'start-tunnel port-forward add 203.0.113.5:27015-27030 10.59.7.3:27015 --protocol udp',
+    'start-tunnel port-forward add 80 10.59.7.2:8080 --protocol tcp   # on the WAN address',
   ],
   async run(args, ctx) {
     const params: Methods['port-forward.add']['params'] = {
