@@ -37,6 +37,7 @@ export { CryptoPool, defaultCryptoWorkers, MAX_CRYPTO_WORKERS } from './crypto-p
 export type { DeviceEvents, DeviceOptions, DropCounters } from './device.ts';
 export { Device } from './device.ts';
 export { keysEqual, keyToBase64, keyToHex, parseKeyBase64, parseKeyHex } from './keys.ts';
+export { lockFileExclusive } from './lock.ts';
 export type { Logger, LogLevel } from './logger.ts';
 export { createLogger, silentLogger } from './logger.ts';
 export type { PeerStats } from './peer.ts';
@@ -44,7 +45,6 @@ export { Peer } from './peer.ts';
 export type { TunDevice, TunEvent } from './tun.ts';
 export type { LinuxTunOptions, TunStats } from './tun-linux.ts';
 export { DEFAULT_TUN_MTU, LinuxTun } from './tun-linux.ts';
-export { lockFileExclusive } from './lock.ts';
 export { MemoryTun } from './tun-memory.ts';
 export type { UapiServerOptions } from './uapi.ts';
 export { ipcGet, ipcSet, UapiError, UapiServer } from './uapi.ts';
