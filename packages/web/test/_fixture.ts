@@ -42,8 +42,14 @@ export class Clock {
   }
 }
 
+/** The stub's model, for tests that change what the daemon would report (device status). */
+export interface StubTunnel {
+  devices: Map<string, DeviceInfo>;
+  forwards: Map<string, ForwardInfo>;
+}
+
 /** Registers stub tunnel methods with the real method names of protocol.ts. */
-export function stubTunnel(d: RpcDispatcher): void {
+export function stubTunnel(d: RpcDispatcher): StubTunnel {
   const subnets = new Map<string, string>([['10.59.7.1/24', 'Default Subnet']]);
   const devices = new Map<string, DeviceInfo>();
   const forwards = new Map<string, ForwardInfo>();
@@ -190,10 +196,12 @@ export function stubTunnel(d: RpcDispatcher): void {
       nat: { ok: true, error: null, drift: [] },
     }),
   });
+  return { devices, forwards };
 }
 
 export interface Kit {
   web: WebServer;
+  tunnel: StubTunnel;
   store: MemoryWebStore;
   clock: Clock;
   dispatcher: RpcDispatcher;
@@ -205,7 +213,7 @@ export function kit(options: Partial<WebServerOptions> = {}): Kit {
   const store = new MemoryWebStore();
   const clock = new Clock();
   const dispatcher = new RpcDispatcher();
-  stubTunnel(dispatcher);
+  const tunnel = stubTunnel(dispatcher);
   const logs: string[] = [];
   const web = createWebServer({
     dispatcher,
@@ -247,7 +255,7 @@ export function kit(options: Partial<WebServerOptions> = {}): Kit {
     }),
     ...options,
   });
-  return { web, store, clock, dispatcher, logs };
+  return { web, tunnel, store, clock, dispatcher, logs };
 }
 
 /** Sets the password directly (cheap parameters). */

@@ -92,9 +92,9 @@ describe('panel pages', () => {
     const devices = await (await get(k, '/devices', cookie)).text();
     assert.match(
       devices,
-      /<tbody data-poll="device\.list" data-params="\{&quot;subnet&quot;:&quot;10\.59\.7\.1\/24&quot;\}" data-key="ip">/
+      /<tbody role="rowgroup" data-poll="device\.list" data-params="\{&quot;subnet&quot;:&quot;10\.59\.7\.1\/24&quot;\}" data-key="ip">/
     );
-    assert.match(devices, /<tr data-key="10\.59\.7\.2">/);
+    assert.match(devices, /<tr role="row" data-key="10\.59\.7\.2">/);
     assert.match(devices, /data-field="online" data-format="online"/);
     assert.match(devices, /data-field="rxBytes" data-format="bytes">0 B</);
     assert.match(devices, /href="\/devices\/config\?subnet=10\.59\.7\.1%2F24&amp;ip=10\.59\.7\.2"/);
@@ -138,8 +138,8 @@ describe('panel pages', () => {
       { cookie }
     );
     const html = await (await get(k, '/forwards', cookie)).text();
-    assert.match(html, /<tbody data-poll="port-forward\.list" data-key="source">/);
-    assert.match(html, /<td>TCP<\/td>/);
+    assert.match(html, /<tbody role="rowgroup" data-poll="port-forward\.list" data-key="source">/);
+    assert.match(html, /<td role="cell" data-label="Protocol">TCP<\/td>/);
     assert.match(html, /name="enabled" value="false" data-type="boolean"/);
     assert.match(html, /<select name="protocol"><option value="both">TCP and UDP/);
     assert.match(html, /data-field="packets" data-format="count">0</);
@@ -159,7 +159,7 @@ describe('panel pages', () => {
       { cookie }
     );
     const html = await (await get(k, '/settings', cookie)).text();
-    assert.match(html, /<td>laptop<\/td>/);
+    assert.match(html, /<td role="cell" data-label="Name">laptop<\/td>/);
     assert.match(html, /<strong>This browser<\/strong>/);
     assert.match(html, /name="currentPassword"/);
     assert.match(html, /href="\/settings\/root-ca\.crt"/);

@@ -26,6 +26,7 @@ a { color: var(--accent); }
 header { display: flex; flex-wrap: wrap; align-items: center; gap: .5rem 1rem; padding: .5rem 1rem;
   border-bottom: 1px solid var(--line); background: var(--card); }
 header .brand { font-weight: 700; margin-right: auto; }
+header nav { order: 2; flex-basis: 100%; }
 nav ul { display: flex; flex-wrap: wrap; gap: .25rem; list-style: none; margin: 0; padding: 0; }
 nav a { display: inline-block; padding: .6rem .75rem; border-radius: 6px; text-decoration: none;
   min-height: 44px; }
@@ -58,6 +59,7 @@ button[disabled] { opacity: .6; cursor: progress; }
 :focus-visible { outline: 3px solid var(--accent); outline-offset: 2px; }
 [aria-invalid="true"] { border-color: var(--bad); }
 .error { color: var(--bad); margin: 0; font-weight: 600; }
+.error:empty { display: none; }
 .notice { border: 1px solid var(--line); border-left: 4px solid var(--accent); padding: .75rem 1rem;
   border-radius: 6px; background: var(--card); }
 .notice.bad { border-left-color: var(--bad); }
@@ -74,7 +76,20 @@ pre { overflow-x: auto; padding: 1rem; background: var(--card); border: 1px soli
 .login { max-width: 24rem; margin: 10vh auto; }
 .visually-hidden { position: absolute; width: 1px; height: 1px; overflow: hidden;
   clip: rect(0 0 0 0); white-space: nowrap; }
-@media (max-width: 40rem) { main { padding: .75rem; } th, td { padding: .5rem; } }
+@media (max-width: 40rem) {
+  main { padding: .75rem; }
+  .table { border: 0; overflow: visible; }
+  .table thead { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); }
+  .table table, .table tbody, .table tr, .table td { display: block; width: 100%; }
+  .table tr { border: 1px solid var(--line); border-radius: 8px; margin-bottom: .75rem;
+    padding: .25rem 0; background: var(--card); }
+  .table td { display: flex; justify-content: space-between; align-items: center; gap: 1rem;
+    border: 0; padding: .3rem .75rem; white-space: normal; overflow-wrap: anywhere; }
+  .table td::before { content: attr(data-label); color: var(--muted); font-size: .85rem;
+    font-weight: 600; flex: none; }
+  .table td[data-label=""]::before { content: none; }
+  .table td[data-label=""] { justify-content: flex-end; }
+}
 `;
 
 export const PANEL_ICON = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32">\

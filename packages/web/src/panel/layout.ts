@@ -7,7 +7,7 @@
  * @module
  */
 
-import { type Html, html } from './html.ts';
+import { escapeHtml, Html, html } from './html.ts';
 
 export const NAV: readonly { href: string; label: string }[] = [
   { href: '/', label: 'Overview' },
@@ -42,10 +42,10 @@ export function page(title: string, path: string, content: Html): Html {
 <a class="skip" href="#main">Skip to content</a>
 <header>
 <span class="brand">start-tunnel</span>
-<nav aria-label="Main"><ul>${links}</ul></nav>
 <form class="inline" data-rpc="auth.logout" data-then="redirect:/login">
 <button type="submit" class="secondary">Log out</button>
 </form>
+<nav aria-label="Main"><ul>${links}</ul></nav>
 </header>
 <main id="main">
 <h1>${title}</h1>
@@ -80,13 +80,30 @@ export function problem(message: string): Html {
   return html`<p class="notice bad" role="alert">${message}</p>`;
 }
 
-/** A table in a horizontally scrolling box (phones), with a caption for screen readers. */
-export function table(caption: string, headers: readonly string[], body: Html, attrs?: Html): Html {
+/**
+ * Labels each cell of each row with its column header (`data-label`), which the stylesheet shows
+ * when a narrow screen turns rows into cards, and gives rows and cells explicit roles, since
+ * browsers drop table semantics from elements whose CSS display changes.
+ */
+function labelCells(body: Html, headers: readonly string[]): Html {
+  return new Html(
+    body.value.replace(/<tr\b[\s\S]*?<\/tr>/g, (row) => {
+      let i = 0;
+      return row
+        .replace(/^<tr\b/, '<tr role="row"')
+        .replace(/<td\b/g, () => `<td role="cell" data-label="${escapeHtml(headers[i++] ?? '')}"`);
+    })
+  );
+}
+
+/** A table (cards on a phone), with a caption for screen readers. */
+export function table(caption: string, headers: readonly string[], rows: Html, attrs?: Html): Html {
+  const body = labelCells(rows, headers);
   return html`<div class="table" role="region" aria-label="${caption}" tabindex="0">
-<table>
+<table role="table">
 <caption class="visually-hidden">${caption}</caption>
-<thead><tr>${headers.map((h) => html`<th scope="col">${h}</th>`)}</tr></thead>
-<tbody${attrs ?? ''}>${body}</tbody>
+<thead role="rowgroup"><tr role="row">${headers.map((h) => html`<th role="columnheader" scope="col">${h}</th>`)}</tr></thead>
+<tbody role="rowgroup"${attrs ?? ''}>${body}</tbody>
 </table>
 </div>`;
 }

@@ -1,0 +1,174 @@
+// SPDX-License-Identifier: MIT
+/**
+ * The panel in a real Chromium (Debian's `chromium`, driven by playwright-core; nothing is
+ * downloaded): log in, add a subnet and a device, see its QR code and live status, add and
+ * disable a forward, log out, at phone size. A screenshot of each page is kept in
+ * `packages/web/dist/test-artifacts/` (or `$WEB_ARTIFACTS`). Skipped when no Chromium is found.
+ * @module
+ */
+
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { RpcContext } from '@start-tunnel/tunnel';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { type Kit, kit } from './_fixture.ts';
+
+const CHROMIUM = [
+  process.env['CHROMIUM_PATH'],
+  '/usr/bin/chromium',
+  '/usr/bin/chromium-browser',
+].find((p): p is string => typeof p === 'string' && existsSync(p));
+const ARTIFACTS =
+  process.env['WEB_ARTIFACTS'] ?? join(import.meta.dirname, '..', 'dist', 'test-artifacts');
+const LOCAL: RpcContext = { auth: 'local' };
+const PASSWORD = 'a long password';
+
+describe('the panel in Chromium', { skip: CHROMIUM ? false : 'chromium is not installed' }, () => {
+  let k: Kit;
+  let browser: Browser;
+  let page: Page;
+  let base: string;
+  const problems: string[] = [];
+
+  before(async () => {
+    mkdirSync(ARTIFACTS, { recursive: true });
+    k = kit({ now: Date.now });
+    const call = (m: string, p: unknown = {}) => k.dispatcher.call(m, p, LOCAL);
+    await call('web.set-listen', { listen: '127.0.0.1:0' });
+    await call('web.generate-certificate', { subject: [] });
+    await call('auth.set-password', { password: PASSWORD });
+    await call('web.enable');
+    base = `https://${k.web.address}`;
+    browser = await chromium.launch({ executablePath: CHROMIUM ?? '', args: ['--no-sandbox'] });
+    // The root CA is not in Chromium's store here: TLS trust is tested with OpenSSL elsewhere.
+    const context = await browser.newContext({
+      ignoreHTTPSErrors: true,
+      viewport: { width: 390, height: 844 },
+      isMobile: true,
+      hasTouch: true,
+    });
+    page = await context.newPage();
+    page.on('console', (m) => {
+      if (m.type() === 'error') problems.push(m.text());
+    });
+    page.on('pageerror', (e) => problems.push(e.message));
+    page.on('dialog', (d) => void d.accept());
+  });
+
+  after(async () => {
+    await browser?.close();
+    await k?.web.close();
+  });
+
+  const shot = (name: string) =>
+    page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
+
+  it('logs in', async () => {
+    await page.goto(`${base}/`);
+    assert.equal(new URL(page.url()).pathname, '/login');
+    await shot('01-login');
+    await page.getByLabel('Password').fill('wrong password');
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.getByRole('alert').filter({ hasText: 'Incorrect password' }).waitFor();
+    assert.equal(await page.getByLabel('Password').getAttribute('aria-invalid'), 'true');
+    await page.getByLabel('Password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.waitForURL(`${base}/`);
+    await page.getByRole('heading', { name: 'Overview' }).waitFor();
+    const cookies = await page.context().cookies();
+    const session = cookies.find((c) => c.name === 'session');
+    assert.equal(session?.httpOnly, true);
+    assert.equal(session?.secure, true);
+    assert.equal(session?.sameSite, 'Strict');
+    assert.equal(await page.evaluate(() => document.cookie), '', 'scripts cannot read the session');
+    await shot('02-overview');
+  });
+
+  it('adds a subnet, and shows the field at fault for a bad one', async () => {
+    await page.getByRole('link', { name: 'Subnets' }).click();
+    await page.waitForURL(`${base}/subnets`);
+    const add = page.locator('form[data-rpc="subnet.add"].card');
+    await add.getByLabel('Range').fill('nonsense');
+    await add.getByLabel('Name').fill('Lab');
+    await add.getByRole('button', { name: 'Add subnet' }).click();
+    await add.getByRole('alert').filter({ hasText: 'invalid subnet' }).waitFor();
+    assert.equal(await add.getByLabel('Range').getAttribute('aria-invalid'), 'true');
+    await add.getByLabel('Range').fill('10.59.42.1/24');
+    await add.getByRole('button', { name: 'Add subnet' }).click();
+    await page.getByRole('cell', { name: '10.59.42.1/24' }).waitFor();
+    await shot('03-subnets');
+  });
+
+  it('adds a device and shows its QR code and config download', async () => {
+    await page.getByRole('link', { name: 'Devices' }).click();
+    await page.waitForURL(`${base}/devices`);
+    const add = page.locator('form[data-rpc="device.add"]');
+    await add.getByLabel('Subnet').selectOption('10.59.42.1/24');
+    await add.getByLabel('Name').fill('phone');
+    await add.getByRole('button', { name: 'Add device' }).click();
+    await page.waitForURL(/\/devices\/config\?/);
+    const qr = page.getByRole('img', { name: /QR code of the WireGuard config for phone/ });
+    await qr.waitFor();
+    assert.ok(
+      await qr.evaluate((img) => (img as HTMLImageElement).naturalWidth > 0),
+      'the QR code loaded'
+    );
+    const download = page.getByRole('link', { name: 'Download start-tunnel.conf' });
+    assert.match((await download.getAttribute('href')) ?? '', /^\/devices\/config\.conf\?/);
+    await shot('04-device-config');
+  });
+
+  it('shows device status live', async () => {
+    await page.goto(`${base}/devices`);
+    const row = page.locator('tr[data-key="10.59.42.2"]');
+    await row.getByText('Offline').waitFor();
+    const dev = k.tunnel.devices.get('10.59.42.2');
+    assert.ok(dev);
+    dev.online = true;
+    dev.lastHandshake = new Date().toISOString();
+    dev.rxBytes = 3 * 1024 * 1024;
+    await row.getByText('Online').waitFor({ timeout: 12_000 });
+    await row.getByText('3.0 MiB').waitFor();
+    await row.getByText(/s ago/).waitFor();
+    await shot('05-devices');
+  });
+
+  it('adds a forward and disables it', async () => {
+    await page.getByRole('link', { name: 'Port forwards' }).click();
+    await page.waitForURL(`${base}/forwards`);
+    const add = page.locator('form[data-rpc="port-forward.add"]');
+    await add.getByLabel('Label').fill('web');
+    await add.getByLabel('Public port').fill('8443');
+    await add.getByLabel('Device and port').fill('10.59.42.2:443');
+    await add.getByLabel('Protocol').selectOption('tcp');
+    await add.getByRole('button', { name: 'Add forward' }).click();
+    const row = page.locator('tr[data-key="8443"]');
+    await row.getByRole('cell', { name: /^(Protocol )?TCP$/ }).waitFor();
+    await row.getByRole('button', { name: 'Disable forward 8443' }).click();
+    await row.getByRole('button', { name: 'Enable forward 8443' }).waitFor();
+    assert.equal(k.tunnel.forwards.get('8443')?.enabled, false);
+    await shot('06-forwards');
+  });
+
+  it('shows settings, then logs out', async () => {
+    await page.getByRole('link', { name: 'Settings' }).click();
+    await page.waitForURL(`${base}/settings`);
+    await page.getByRole('heading', { name: 'HTTPS certificate' }).waitFor();
+    await page.getByText('This browser').waitFor();
+    await shot('07-settings');
+    await page.getByRole('button', { name: 'Log out' }).first().click();
+    await page.waitForURL(`${base}/login`);
+    await page.goto(`${base}/settings`);
+    assert.equal(new URL(page.url()).pathname, '/login');
+    assert.deepEqual(k.store.read().sessions, {});
+  });
+
+  it('logged no script error or CSP violation', () => {
+    assert.deepEqual(
+      problems.filter((p) => !/401|Unauthorized/.test(p)),
+      []
+    );
+  });
+});
