@@ -11,7 +11,13 @@
 export { CONTENT_SECURITY_POLICY, createApp, MAX_BODY_BYTES } from './app.ts';
 export { WebCore, type WebCoreOptions, type WebRequestExtra } from './core.ts';
 export type { AppDeps, WebBindings, WebEnv } from './http.ts';
-export { type KeyInfo, registerWebMethods, type WebStatus } from './methods.ts';
+export {
+  type GeneratedCertificateResult,
+  type KeyInfo,
+  registerWebMethods,
+  type WebMethods,
+  type WebStatus,
+} from './methods.ts';
 export {
   type Argon2Params,
   hashPassword,

@@ -19,7 +19,7 @@ import {
   randomPassword,
   verifyPassword,
 } from './password.ts';
-import { clearSessionCookie, sessionCookie } from './session.ts';
+import { clearSessionCookie, type SessionInfo, sessionCookie } from './session.ts';
 import { KeyFormatError, parsePublicKey } from './signature.ts';
 import type { WebData } from './state.ts';
 import {
@@ -66,6 +66,56 @@ export interface WebStatus {
   passwordSet: boolean;
   certificate: CertificateInfo | null;
   rootCa: { fingerprint: string } | null;
+}
+
+/** What `web.generate-certificate` answers. */
+export interface GeneratedCertificateResult {
+  /** The chain served, leaf first, PEM. */
+  chain: string;
+  /** The root CA certificate, PEM. */
+  rootCa: string;
+  /** SHA-256 of the chain's root, `AB:CD:…`. */
+  fingerprint: string | null;
+  /** True when a new root was made (also the first time): clients must trust it anew. */
+  rootRegenerated: boolean;
+  rootReason: string | null;
+  certificate: CertificateInfo;
+}
+
+type None = Record<string, never>;
+
+/** Parameters and results of the methods registered here (the tunnel's are `Methods`). */
+export interface WebMethods {
+  'auth.login': {
+    params: { password: string };
+    result: { loggedIn: string | null; expiresAt: string | null };
+  };
+  'auth.logout': { params: None; result: null };
+  'auth.set-password': {
+    params: { password: string; currentPassword?: string };
+    result: { sessionsEnded: number };
+  };
+  'auth.reset-password': { params: None; result: { password: string } };
+  'auth.session.list': { params: None; result: SessionInfo[] };
+  'auth.session.kill': { params: { ids: string[] }; result: { killed: string[] } };
+  'auth.key.add': { params: { name: string; key: string }; result: KeyInfo };
+  'auth.key.list': { params: None; result: KeyInfo[] };
+  'auth.key.remove': { params: { key: string }; result: KeyInfo };
+  'web.enable': { params: None; result: { listen: string; url: string } };
+  'web.disable': { params: None; result: null };
+  'web.reset': { params: None; result: null };
+  'web.uninit': { params: None; result: null };
+  'web.set-listen': { params: { listen: string }; result: null };
+  'web.get-listen': { params: None; result: string | null };
+  'web.get-available-ips': { params: None; result: string[] };
+  'web.generate-certificate': {
+    params: { subject?: string[] };
+    result: GeneratedCertificateResult;
+  };
+  'web.import-certificate': { params: { key: string; cert: string }; result: CertificateInfo };
+  'web.get-certificate': { params: None; result: (CertificateInfo & { chain: string }) | null };
+  'web.get-root-ca': { params: None; result: { pem: string; fingerprint: string } | null };
+  'web.status': { params: None; result: WebStatus };
 }
 
 function keyInfo(pem: string, data: { name: string; addedAt: string }): KeyInfo {
@@ -403,7 +453,7 @@ function registerWeb(d: RpcDispatcher, core: WebCore): void {
         .max(64, 'must name at most 64 subjects')
         .default([]),
     }),
-    handler: async ({ subject }) => {
+    handler: async ({ subject }): Promise<GeneratedCertificateResult> => {
       const w = web();
       const listenIp = w.listen ? canonicalIp(parseListen(w.listen).host) : null;
       const usable = listenIp !== null && listenIp !== '0.0.0.0' && listenIp !== '::';
