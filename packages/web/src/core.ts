@@ -103,8 +103,12 @@ export class WebCore {
     };
     if (web.listen) {
       out.add(web.listen);
-      const host = canonicalIp(parseListen(web.listen).host);
-      if (host) addIp(host);
+      try {
+        const host = canonicalIp(parseListen(web.listen).host);
+        if (host) addIp(host);
+      } catch {
+        // a malformed stored address only removes itself from the list
+      }
     }
     if (leaf) {
       try {
