@@ -9,7 +9,8 @@
 # It installs the system packages it needs (nftables, iproute2, wireguard-tools for `wg show`,
 # a C compiler for the small native addon), copies this checkout to $PREFIX (default
 # /opt/start-tunnel), builds it, links /usr/local/bin/start-tunnel, persists the forwarding
-# sysctls, installs the systemd unit start-tunneld.service and starts it. Where systemd is not
+# sysctls, installs the systemd unit start-tunneld.service, starts it and runs `web init`
+# (prints the panel's URL, password and root CA). Where systemd is not
 # running (containers) it starts the daemon in the background instead and says so. Running it
 # again upgrades the code in place; the state in /var/lib/start-tunnel is never touched.
 set -eu
@@ -141,4 +142,14 @@ until "$BIN" status --datadir "$DATADIR" >/dev/null 2>&1; do
   sleep 1
 done
 "$BIN" status --datadir "$DATADIR"
+
+# the panel: listen address (the WAN IP, port 8443), certificate, a password if none is set.
+# Interactive on a terminal, automatic otherwise; a second run keeps what is set.
+say "Setting up the HTTPS panel (start-tunnel web init)"
+if [ -t 0 ]; then
+  "$BIN" web init --datadir "$DATADIR" || echo "warning: web init failed; run 'start-tunnel web init' again" >&2
+else
+  "$BIN" web init --datadir "$DATADIR" </dev/null || echo "warning: web init failed; run 'start-tunnel web init' again" >&2
+fi
 say "start-tunnel is running. Next: start-tunnel subnet list, start-tunnel device add <SUBNET> <NAME>"
+echo "Open UDP 51820 and the panel's TCP port in your provider's firewall if it has one."
