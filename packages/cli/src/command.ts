@@ -7,11 +7,15 @@
  * @module
  */
 
-import type { DaemonOptions } from '@start-tunnel/tunnel';
+import type { DaemonExtension, DaemonOptions } from '@start-tunnel/tunnel';
 import { type ArgsDef, defineCommand, type ParsedArgs, runCommand } from 'citty';
 import type { RemoteConnector, RpcClient } from './client.ts';
 import type { OutputFormat } from './format.ts';
 import { toJson } from './format.ts';
+import type { Terminal } from './terminal.ts';
+
+/** `runDaemon` of `@start-tunnel/tunnel`: runs until SIGTERM or SIGINT. */
+export type RunDaemon = (options: DaemonOptions, extensions: DaemonExtension[]) => Promise<void>;
 
 /** Where a run reads and writes; everything a test may replace. */
 export interface CliIo {
@@ -23,10 +27,19 @@ export interface CliIo {
   /** Clock for handshake ages (default `Date.now`). */
   now?: () => number;
   /** The daemon entry (default: `runDaemon` of `@start-tunnel/tunnel`). */
-  runDaemon?: (options: DaemonOptions) => Promise<void>;
-  /** Remote mode (`--tunnel`, issue 6); without it `--tunnel` is refused. */
+  runDaemon?: RunDaemon;
+  /** Remote mode (`--tunnel`): builds the HTTPS transport (default: `remote.ts`). */
   remote?: RemoteConnector;
+  /** Questions and stdin (default: no terminal and an empty stdin; `main()` passes the process's). */
+  terminal?: Terminal;
 }
+
+/** The terminal of a run without one: nothing to ask, nothing on stdin. */
+export const NO_TERMINAL: Terminal = {
+  isTTY: false,
+  ask: () => Promise.reject(new Error('cannot ask: stdin is not a terminal')),
+  readAll: async () => '',
+};
 
 /** Options every command takes, wherever they appear on the line. */
 export interface GlobalOptions {
@@ -44,6 +57,10 @@ export interface Context {
   /** The command path, e.g. `['device', 'add']`. */
   path: readonly string[];
   now(): number;
+  /** Where questions and stdin come from. */
+  terminal: Terminal;
+  /** The leaf's own words as typed (for repeatable options: `optionValues`). */
+  words: readonly string[];
   /** The client for the daemon (opened on first use). */
   client(): Promise<RpcClient>;
   /** Prints a result: JSON under `--format json`, else the human text. */
@@ -62,6 +79,8 @@ export function createContext(
     options,
     path,
     now: () => (io.now ? io.now() : Date.now()),
+    terminal: io.terminal ?? NO_TERMINAL,
+    words: [],
     client: () => {
       client ??= open();
       return client;
@@ -94,6 +113,8 @@ export interface LeafNode extends NodeBase {
   localOnly: boolean;
   /** Global options worth showing in this leaf's usage line, e.g. `--datadir DIR`. */
   usageGlobals: readonly string[];
+  /** The last positional argument repeats (its values are citty's `args._`). */
+  variadic: boolean;
   execute(rawArgs: string[], ctx: Context): Promise<void>;
 }
 
@@ -112,6 +133,8 @@ export interface LeafSpec<T extends ArgsDef> {
   examples: string[];
   localOnly?: boolean;
   usageGlobals?: string[];
+  /** The last positional repeats: `[SUBJECT...]`. */
+  variadic?: boolean;
   run: (args: ParsedArgs<T>, ctx: Context) => Promise<void>;
 }
 
@@ -132,7 +155,9 @@ export function leaf<const T extends ArgsDef>(name: string, spec: LeafSpec<T>): 
     args: spec.args,
     localOnly: spec.localOnly ?? false,
     usageGlobals: spec.usageGlobals ?? [],
+    variadic: spec.variadic ?? false,
     async execute(rawArgs, ctx) {
+      ctx.words = rawArgs;
       await runCommand(command, { rawArgs, data: ctx });
     },
   };
@@ -166,4 +191,29 @@ export function findChild(node: GroupNode, name: string): CommandNode | undefine
 /** A string argument, or undefined when absent (citty's typing hides the undefined). */
 export function optional(value: unknown): string | undefined {
   return typeof value === 'string' ? value : undefined;
+}
+
+/**
+ * Every value of a repeatable option in a leaf's words (`--subject a --subject=b`), up to `--`;
+ * citty keeps only the last.
+ */
+export function optionValues(words: readonly string[], flag: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < words.length; i++) {
+    const word = words[i] ?? '';
+    if (word === '--') break;
+    if (word === flag) {
+      const next = words[i + 1];
+      if (next !== undefined) out.push(next);
+      i++;
+    } else if (word.startsWith(`${flag}=`)) {
+      out.push(word.slice(flag.length + 1));
+    }
+  }
+  return out;
+}
+
+/** The positional words after the first `skip` (the values of a variadic argument). */
+export function restOf(args: { _: string[] }, skip = 0): string[] {
+  return args._.slice(skip);
 }

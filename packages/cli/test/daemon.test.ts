@@ -15,18 +15,20 @@ import {
   DEFAULT_INTERFACE,
   DEFAULT_LISTEN_PORT,
 } from '@start-tunnel/tunnel';
-import { loadRunDaemon } from '../src/commands/daemon.ts';
+import { daemonEntry } from '../src/commands/daemon.ts';
 import { cli, isOneLineError } from './_fake-daemon.ts';
 
 async function daemon(argv: string[], env: Record<string, string> = {}) {
   const seen: DaemonOptions[] = [];
+  const extensions: unknown[][] = [];
   const o = await cli(['daemon', ...argv], env, {
-    runDaemon: async (options) => {
+    runDaemon: async (options, ext) => {
       seen.push(options);
+      extensions.push(ext);
       options.log?.('daemon says hello');
     },
   });
-  return { ...o, options: seen[0] };
+  return { ...o, options: seen[0], extensions: extensions[0] };
 }
 
 describe('start-tunnel daemon', () => {
@@ -42,6 +44,9 @@ describe('start-tunnel daemon', () => {
     });
     assert.equal(typeof log, 'function');
     assert.equal(o.stderr, 'daemon says hello\n');
+    // the HTTPS panel runs as the daemon's one extension
+    assert.equal(o.extensions?.length, 1);
+    assert.equal(typeof o.extensions?.[0], 'function');
   });
 
   it('every flag', async () => {
@@ -105,9 +110,9 @@ describe('start-tunnel daemon', () => {
   it('without an injected entry, runDaemon comes from @start-tunnel/tunnel', async () => {
     const tunnel = await import('@start-tunnel/tunnel');
     const io = { stdout: () => {}, stderr: () => {}, env: {} };
-    assert.equal(await loadRunDaemon(io), (tunnel as Record<string, unknown>)['runDaemon']);
+    assert.equal(daemonEntry(io), tunnel.runDaemon);
     const injected = async () => {};
-    assert.equal(await loadRunDaemon({ ...io, runDaemon: injected }), injected);
+    assert.equal(daemonEntry({ ...io, runDaemon: injected }), injected);
   });
 
   it('a daemon that fails to start: its message on one line, exit 1', async () => {

@@ -3,7 +3,8 @@
  * `start-tunnel daemon`: the server in the foreground (systemd's `start-tunneld.service` runs
  * it), StartTunnel's `start-tunneld` (`starttunnel.md` §1) with our flags. The flags are checked
  * here so a typo fails before anything starts; then `runDaemon` of `@start-tunnel/tunnel` runs
- * until SIGTERM or SIGINT.
+ * until SIGTERM or SIGINT, with the HTTPS panel of `@start-tunnel/web` as its extension
+ * (`web-extension.ts`).
  * @module
  */
 
@@ -15,13 +16,13 @@ import {
   DEFAULT_INTERFACE,
   DEFAULT_LISTEN_PORT,
   parseListen,
+  runDaemon,
 } from '@start-tunnel/tunnel';
 import { resolveDataDir } from '../client.ts';
-import { type CliIo, leaf, optional } from '../command.ts';
-import { CliError, UsageError } from '../errors.ts';
+import { type CliIo, leaf, optional, type RunDaemon } from '../command.ts';
+import { UsageError } from '../errors.ts';
 import { clean } from '../format.ts';
-
-type RunDaemon = (options: DaemonOptions) => Promise<void>;
+import { webExtension } from '../web-extension.ts';
 
 /** Interface names as the daemon takes them: 1 to 15 letters, digits or `_.=+-`. */
 function checkInterface(name: string): string {
@@ -63,22 +64,17 @@ function checkApiListen(text: string): string {
   return text;
 }
 
-/** The daemon entry of `@start-tunnel/tunnel`, loaded only when the daemon starts. */
-export async function loadRunDaemon(io: CliIo): Promise<RunDaemon> {
-  if (io.runDaemon) return io.runDaemon;
-  const mod: Record<string, unknown> = await import('@start-tunnel/tunnel');
-  const runDaemon = mod['runDaemon'];
-  if (typeof runDaemon !== 'function') {
-    throw new CliError('this build has no daemon yet (@start-tunnel/tunnel exports no runDaemon)');
-  }
-  return runDaemon as RunDaemon;
+/** The daemon entry: `runDaemon` of `@start-tunnel/tunnel` unless a test injects one. */
+export function daemonEntry(io: CliIo): RunDaemon {
+  return io.runDaemon ?? runDaemon;
 }
 
 export const daemonCommand = leaf('daemon', {
   description: 'Run the server in the foreground (systemd runs it as start-tunneld)',
   details:
-    'Runs WireGuard on the TUN interface, the firewall rules of the port forwards and the local ' +
-    'API the other commands use, and rebuilds all of them from the saved state at start. Runs ' +
+    'Runs WireGuard on the TUN interface, the firewall rules of the port forwards, the local ' +
+    'API the other commands use and the HTTPS panel (once `start-tunnel web init` has set it ' +
+    'up), and rebuilds all of them from the saved state at start. Runs ' +
     'as root until SIGTERM or SIGINT. The data directory (--datadir, else ' +
     '$START_TUNNEL_DATADIR, else /var/lib/start-tunnel) holds the state and is locked: one ' +
     'daemon per directory.',
@@ -126,7 +122,6 @@ export const daemonCommand = leaf('daemon', {
     };
     const wanIp = optional(args['wan-ip']);
     if (wanIp !== undefined) options.wanIp = checkWanIp(wanIp);
-    const runDaemon = await loadRunDaemon(ctx.io);
-    await runDaemon(options);
+    await daemonEntry(ctx.io)(options, [webExtension()]);
   },
 });
