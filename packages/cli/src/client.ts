@@ -26,15 +26,14 @@ import {
   DEFAULT_DATA_DIR,
   ErrorCode,
   LOCAL_COOKIE_NAME,
-  type MethodName,
-  type Methods,
   parseListen,
   RPC_PATH,
   type RpcErrorObject,
   type RpcRequest,
   type RpcResponse,
 } from '@start-tunnel/tunnel';
-import { CliError, ClientError, oneLine } from './errors.ts';
+import { CliError, ClientError, oneLine, RpcCallError } from './errors.ts';
+import type { AllMethods, AnyMethodName } from './web-methods.ts';
 
 /** How long a call may take before it is given up (a change waits for its nft apply). */
 export const DEFAULT_TIMEOUT_MS = 60_000;
@@ -328,18 +327,21 @@ export class RpcClient {
     this.transport = transport;
   }
 
-  /** Calls a method; an RPC error becomes a `ClientError` with the server's code and field. */
-  async call<M extends MethodName>(
+  /**
+   * Calls a method (the tunnel's, or `auth.*`/`web.*` of the panel); an RPC error becomes a
+   * `ClientError` with the server's code and field.
+   */
+  async call<M extends AnyMethodName>(
     method: M,
-    params: Methods[M]['params']
-  ): Promise<Methods[M]['result']> {
+    params: AllMethods[M]['params']
+  ): Promise<AllMethods[M]['result']> {
     const id = this.#nextId++;
     const response = await this.transport.send({ jsonrpc: '2.0', id, method, params });
     if ('error' in response) {
       const { error } = response;
-      throw new ClientError(rpcErrorMessage(error), error.code, error.data?.field);
+      throw new RpcCallError(rpcErrorMessage(error), error.code, error.data?.field);
     }
-    return response.result as Methods[M]['result'];
+    return response.result as AllMethods[M]['result'];
   }
 }
 

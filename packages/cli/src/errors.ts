@@ -52,6 +52,14 @@ export class ClientError extends CliError {
   }
 }
 
+/** The server answered the call with a JSON-RPC error (not a transport failure). */
+export class RpcCallError extends ClientError {
+  constructor(message: string, code: number, field?: string) {
+    super(message, code, field);
+    this.name = 'RpcCallError';
+  }
+}
+
 /** Collapses a message to one line (server messages may carry newlines). */
 export function oneLine(text: string): string {
   return text.replace(/\s*[\r\n]+\s*/g, ' ').trim();

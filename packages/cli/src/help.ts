@@ -24,6 +24,15 @@ export const GLOBAL_OPTIONS: readonly (readonly [string, string])[] = [
     '--datadir DIR',
     'data directory of the local daemon (default: $START_TUNNEL_DATADIR, else /var/lib/start-tunnel)',
   ],
+  [
+    '-t, --tunnel HOST:PORT',
+    "remote mode: a server's HTTPS panel (port 8443 when none), instead of the local daemon",
+  ],
+  ['--key FILE', 'remote mode: the Ed25519 private key that signs requests (auth key generate)'],
+  [
+    '--root-ca FILE',
+    "remote mode: the server's root CA (web get-root-ca); the only CA trusted; repeatable",
+  ],
   ['-h, --help', 'show this help'],
 ];
 
@@ -100,11 +109,12 @@ function usageParts(path: readonly string[], node: CommandNode): string[] {
     parts.push(node.children.map((c) => c.name).join('|'), '...');
     return parts;
   }
-  for (const [name, def] of entries(node.args)) {
-    if (def.type !== 'positional') continue;
-    const shown = positionalName(name, def);
+  const positional = entries(node.args).filter(([, def]) => def.type === 'positional');
+  positional.forEach(([name, def], i) => {
+    const dots = node.variadic && i === positional.length - 1 ? '...' : '';
+    const shown = `${positionalName(name, def)}${dots}`;
     parts.push(isRequired(def) ? `<${shown}>` : `[${shown}]`);
-  }
+  });
   for (const option of node.usageGlobals) parts.push(`[${option}]`);
   for (const [name, def] of entries(node.args)) {
     if (def.type === 'positional') continue;
@@ -272,7 +282,7 @@ export function checkArgs(path: readonly string[], node: LeafNode, words: readon
     }
     if (count++ >= positional.length) extra.push(word);
   }
-  if (extra.length) {
+  if (extra.length && !(node.variadic && positional.length > 0)) {
     throw new UsageError(`unexpected argument "${extra[0]}"; ${hint(path, node)}`);
   }
   const missing = positional.slice(count).find(([, def]) => isRequired(def));

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 /**
  * `start-tunnel`: the command line of the server, StartTunnel's `start-tunnel` CLI
- * (`starttunnel.md` §2) for subnets, devices, port forwards, the WAN address and the daemon
- * itself. Our own runner around citty instead of `runMain`, which prints usage with every
+ * (`starttunnel.md` §2) for subnets, devices, port forwards, the WAN address, the HTTPS panel
+ * and its auth, and the daemon itself; locally or remotely (`remote.ts`). Our own runner around citty instead of `runMain`, which prints usage with every
  * error and calls `process.exit`: global options (`--format`, `--datadir`, the remote-mode
  * flags, `--help`, `--version`) are taken out wherever they stand, the command path is
  * resolved, the leaf's words are checked (`help.ts`), citty parses and runs the leaf, and any
@@ -22,15 +22,19 @@ import {
   type GlobalOptions,
   group,
 } from './command.ts';
+import { authCommand } from './commands/auth.ts';
 import { daemonCommand } from './commands/daemon.ts';
 import { deviceCommand } from './commands/device.ts';
 import { portForwardCommand } from './commands/port-forward.ts';
 import { statusCommand } from './commands/status.ts';
 import { subnetCommand } from './commands/subnet.ts';
 import { wanCommand } from './commands/wan.ts';
+import { webCommand } from './commands/web.ts';
 import { CliError, oneLine, UsageError } from './errors.ts';
 import { parseFormat } from './format.ts';
 import { checkArgs, childNames, PROGRAM, renderHelp } from './help.ts';
+import { remoteConnector } from './remote.ts';
+import { processTerminal } from './terminal.ts';
 
 export type { CliIo } from './command.ts';
 
@@ -51,13 +55,17 @@ export const ROOT = group(PROGRAM, {
     'configs, and port forwards from the public address of this server to any device.',
   details:
     'The commands talk to the daemon on this machine through its local API, found with the ' +
-    'data directory (run them as root). Every command takes --format json for scripts.',
+    'data directory (run them as root), or with -t HOST:PORT --key FILE --root-ca FILE to a ' +
+    "server's HTTPS panel, signed with an authorised key. Every command takes --format json " +
+    'for scripts.',
   children: [
     subnetCommand,
     deviceCommand,
     portForwardCommand,
     wanCommand,
     statusCommand,
+    webCommand,
+    authCommand,
     daemonCommand,
   ],
   examples: [
@@ -66,6 +74,8 @@ export const ROOT = group(PROGRAM, {
     'start-tunnel device show-config 10.59.7.1/24 10.59.7.2 --qr',
     'start-tunnel port-forward add 203.0.113.5:443 10.59.7.2:443 --label web',
     'start-tunnel status',
+    'start-tunnel web init',
+    'start-tunnel -t 203.0.113.5:8443 --key laptop.pem --root-ca root-ca.pem status',
   ],
 });
 
@@ -201,7 +211,7 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
         tunnel: options.tunnel,
         key: options.key,
         rootCa: options.rootCa,
-        remote: io.remote,
+        remote: io.remote ?? remoteConnector,
       })
     );
     await node.execute(rest, ctx);
@@ -240,6 +250,7 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
     stderr: (text) => process.stderr.write(text),
     env: process.env,
     isTTY: process.stdout.isTTY === true,
+    terminal: processTerminal(),
   });
 }
 

@@ -177,6 +177,8 @@ export interface FakeDaemon {
   dir: string;
   secret: string;
   api: LocalApi;
+  /** The dispatcher, for tests that register more methods (the panel's). */
+  dispatcher: RpcDispatcher;
   calls: Call[];
   /** Replace a method's handler (e.g. to throw an RpcError). */
   handle(method: MethodName, handler: Handler): void;
@@ -221,6 +223,7 @@ export async function fakeDaemon(): Promise<FakeDaemon> {
     dir,
     secret,
     api,
+    dispatcher,
     calls,
     handle: (method, handler) => overrides.set(method, handler),
     env: { START_TUNNEL_DATADIR: dir },

@@ -231,7 +231,7 @@ describe('command lines refused before any call (exit 2, usage in the line)', ()
     [['device', 'show-config', 'a', 'b', '--endpoint='], /--endpoint needs HOST or HOST:PORT/],
     [
       ['nope'],
-      /unknown command "nope"; start-tunnel takes subnet, device, port-forward, wan, status or daemon/,
+      /unknown command "nope"; start-tunnel takes subnet, device, port-forward, wan, status, web, auth or daemon/,
     ],
     [['subnet', 'nope'], /unknown command "nope"; start-tunnel subnet takes list, add or remove/],
     [['--bogus', 'subnet'], /unknown option --bogus before the command/],
@@ -272,11 +272,11 @@ describe('command lines refused before any call (exit 2, usage in the line)', ()
 });
 
 describe('remote mode hook', () => {
-  it('--tunnel without a remote connector is refused clearly', async () => {
+  it('--tunnel without --key is refused clearly (the built-in connector)', async () => {
     const o = await cli(['subnet', 'list', '-t', '203.0.113.5:8443'], d.env);
     assert.ok(isOneLineError(o));
-    assert.match(o.stderr, /remote mode \(--tunnel\) is not available yet/);
-    assert.equal(o.code, 1);
+    assert.match(o.stderr, /--tunnel needs --key FILE, the Ed25519 private key/);
+    assert.equal(o.code, 2);
   });
 
   it('--tunnel goes through the injected connector with --key and --root-ca', async () => {

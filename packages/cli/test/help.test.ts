@@ -21,11 +21,20 @@ function walk(node: CommandNode, path: string[] = []): [string[], CommandNode][]
 }
 
 describe('--help', () => {
-  it('the tree is issue 5 (plus port-forward update-label)', () => {
+  it('the tree is issue 5 (plus port-forward update-label) and issue 6', () => {
     const leaves = walk(ROOT)
       .filter(([, n]) => n.kind === 'leaf')
       .map(([p]) => p.join(' '));
     assert.deepEqual(leaves.sort(), [
+      'auth key add',
+      'auth key generate',
+      'auth key list',
+      'auth key public',
+      'auth key remove',
+      'auth reset-password',
+      'auth session kill',
+      'auth session list',
+      'auth set-password',
       'daemon',
       'device add',
       'device list',
@@ -43,6 +52,18 @@ describe('--help', () => {
       'wan auto',
       'wan set',
       'wan show',
+      'web disable',
+      'web enable',
+      'web generate-certificate',
+      'web get-available-ips',
+      'web get-certificate',
+      'web get-listen',
+      'web get-root-ca',
+      'web import-certificate',
+      'web init',
+      'web reset',
+      'web set-listen',
+      'web status',
     ]);
   });
 
@@ -115,6 +136,22 @@ describe('--help', () => {
     assert.equal(
       await usage(['port-forward', 'update-label']),
       'start-tunnel port-forward update-label <SOURCE> [LABEL]'
+    );
+    assert.equal(
+      await usage(['web', 'generate-certificate']),
+      'start-tunnel web generate-certificate [SUBJECT...]'
+    );
+    assert.equal(
+      await usage(['auth', 'session', 'kill']),
+      'start-tunnel auth session kill <ID...>'
+    );
+    assert.equal(
+      await usage(['auth', 'key', 'add']),
+      'start-tunnel auth key add <NAME> <KEY|@FILE>'
+    );
+    assert.equal(
+      await usage(['web', 'init']),
+      'start-tunnel web init [--listen IP:PORT] [--subject NAME] [--yes]'
     );
     assert.equal(
       await usage(['daemon']),
