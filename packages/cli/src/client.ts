@@ -8,8 +8,8 @@
  * sentence saying what to do (start the daemon, run as root, check `--datadir`).
  *
  * Commands only see `RpcClient.call`, which speaks through a `Transport`. The remote mode
- * (`-t/--tunnel HOST:PORT --key FILE --root-ca FILE`, issue 6: HTTPS with a signed request) plugs
- * in as a `RemoteConnector` that returns another `Transport` — an `HttpTransport` on an
+ * (`-t/--tunnel HOST:PORT --key FILE --root-ca FILE`: HTTPS with a signed request) plugs in as a
+ * `RemoteConnector` that returns another `Transport` — `remote.ts`, an `HttpTransport` on an
  * `https:` URL with the request signer as its `headers` hook — without touching any command.
  * @module
  */
@@ -347,7 +347,7 @@ export class RpcClient {
 
 // ---- choosing a mode -------------------------------------------------------------------------
 
-/** What a remote connector gets from the command line (issue 6). */
+/** What a remote connector gets from the command line. */
 export interface RemoteOptions {
   /** `HOST:PORT` of the tunnel's HTTPS listener. */
   tunnel: string;
@@ -358,7 +358,7 @@ export interface RemoteOptions {
   timeoutMs: number;
 }
 
-/** Builds the remote transport (HTTPS + request signer); provided by the web package. */
+/** Builds the remote transport (HTTPS + request signer): `remoteConnector` of `remote.ts`. */
 export type RemoteConnector = (options: RemoteOptions) => Transport | Promise<Transport>;
 
 export interface ConnectOptions {
@@ -378,9 +378,7 @@ export async function connect(options: ConnectOptions): Promise<RpcClient> {
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   if (options.tunnel !== undefined) {
     if (!options.remote) {
-      throw new CliError(
-        'remote mode (--tunnel) is not available yet; run start-tunnel on the server itself'
-      );
+      throw new CliError('remote mode (--tunnel) needs a RemoteConnector (see remote.ts)');
     }
     const transport = await options.remote({
       tunnel: options.tunnel,

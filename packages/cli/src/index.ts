@@ -25,5 +25,17 @@ export {
   type TransportFailure,
 } from './client.ts';
 export type { CliIo, GlobalOptions } from './command.ts';
-export { CliError, ClientError, exitCodeFor, USAGE_EXIT, UsageError } from './errors.ts';
+export {
+  CliError,
+  ClientError,
+  exitCodeFor,
+  RpcCallError,
+  USAGE_EXIT,
+  UsageError,
+} from './errors.ts';
 export { main, ROOT, run, VERSION } from './main.ts';
+export { parseTunnelAddress, RemoteTransport, remoteConnector } from './remote.ts';
+export { processTerminal, type Terminal } from './terminal.ts';
+export { type WebExtensionOptions, webExtension } from './web-extension.ts';
+export type { AllMethods, AnyMethodName } from './web-methods.ts';
+export { webSectionStore } from './web-store.ts';
