@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /**
- * The StartTunnel server end to end, in namespaces: a "VPS" runs the daemon (wg-core in
- * process, nat, the local API); a "home" server joins with stock wireguard-go through
+ * The StartTunnel server end to end, in namespaces: a "VPS" runs `start-tunnel daemon` (wg-core
+ * in process, nat, the local API); a "home" server joins with stock wireguard-go through
  * `wg-quick up` on the generated config, verbatim; a "visitor" on the internet reaches services
  * of the home server through forwards; "other" is a device of another subnet. A router
  * namespace joins them with documentation ranges:
@@ -21,7 +21,7 @@
  */
 
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type Bg, Lab, labSkip, ROOT, sleep, takeLock, waitFor } from './_lab.ts';
@@ -41,7 +41,9 @@ const SUBNET_B = '10.59.42.0/24';
 const HOME_IP = '10.59.41.2';
 const OTHER_IP = '10.59.42.2';
 
-const skip = labSkip(['wg', 'wg-quick', 'wireguard-go', 'ping', 'nft', 'curl', 'bash']);
+const skip =
+  labSkip(['wg', 'wg-quick', 'wireguard-go', 'ping', 'nft', 'curl', 'bash']) ||
+  (existsSync(join(ROOT, 'packages/cli/dist/main.js')) ? false : 'needs npm run build');
 
 interface RpcReply {
   result?: unknown;
@@ -56,10 +58,9 @@ describe('start-tunnel daemon in namespaces with stock wireguard-go devices', { 
 
   async function startDaemon(): Promise<Bg> {
     const bg = lab!.spawnIn(NS.vps, 'start-tunnel daemon', process.execPath, [
-      '--conditions=source',
-      '--import',
-      'tsx',
-      join(ROOT, 'test/_tunnel-daemon.ts'),
+      join(ROOT, 'packages/cli/bin/start-tunnel.js'),
+      'daemon',
+      '--datadir',
       dataDir,
     ]);
     const up = await bg.line((l) => l.includes('API on'), 30_000);
