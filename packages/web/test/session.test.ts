@@ -41,7 +41,10 @@ describe('sessions', () => {
     assert.equal(await sessions.authenticate(token), id);
     // change a character in the middle: the last one also carries 2 unused bits
     const other = token[10] === 'A' ? 'B' : 'A';
-    assert.equal(await sessions.authenticate(`${token.slice(0, 10)}${other}${token.slice(11)}`), null);
+    assert.equal(
+      await sessions.authenticate(`${token.slice(0, 10)}${other}${token.slice(11)}`),
+      null
+    );
     assert.equal(await sessions.authenticate('short'), null);
     assert.equal(await sessions.authenticate('a;b=c'), null);
   });
