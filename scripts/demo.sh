@@ -30,6 +30,7 @@ in_ns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 cleanup() {
   set +e
   step "Cleaning up"
+  exec 2>/dev/null # bash's "Killed" notes about our background jobs are noise here
   [ -n "$DAEMON_PID" ] && kill "$DAEMON_PID" 2>/dev/null && wait "$DAEMON_PID" 2>/dev/null
   pkill -KILL -f "(wireguard-go|wireguard-ts\\.js) (-f )?$WGIF\$" 2>/dev/null
   for ns in "$VIS" "$HOME_NS" "$VPS" "$NET"; do ip netns pids "$ns" 2>/dev/null | xargs -r kill -9; ip netns del "$ns" 2>/dev/null; done
