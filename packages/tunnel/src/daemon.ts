@@ -97,6 +97,10 @@ export function checkDaemonOptions(o: DaemonOptions): void {
   }
 }
 
+const stderrLog = (line: string): void => {
+  process.stderr.write(`${line}\n`);
+};
+
 /** Writes `name` in `dir` with mode 0600 atomically. */
 function writePrivate(dir: string, name: string, text: string): void {
   const tmp = join(dir, `${name}.tmp`);
@@ -110,7 +114,7 @@ export async function startDaemon(
   extensions: DaemonExtension[] = []
 ): Promise<RunningDaemon> {
   checkDaemonOptions(options);
-  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const log = options.log ?? stderrLog;
   const env = options.env ?? systemEnv;
   const level: LogLevel =
     options.logLevel ?? (process.env.LOG_LEVEL === 'verbose' ? 'verbose' : 'error');
@@ -203,7 +207,7 @@ export async function runDaemon(
   const daemon = await startDaemon(options, extensions);
   await new Promise<void>((resolve) => {
     const onSignal = (sig: string) => {
-      (options.log ?? ((l: string) => process.stderr.write(`${l}\n`)))(`${sig}: stopping`);
+      (options.log ?? stderrLog)(`${sig}: stopping`);
       process.off('SIGTERM', onTerm);
       process.off('SIGINT', onInt);
       daemon.stop().then(resolve, resolve);

@@ -14,6 +14,7 @@ import {
   addSubnet,
   allDevices,
   getDevice,
+  getSubnet,
   parseSubnet,
   removeDevice,
   removeForward,
@@ -144,8 +145,7 @@ export function registerTunnelMethods(rpc: RpcDispatcher, tunnel: Tunnel, versio
     params: schemas['device.list'],
     handler: (p): DeviceInfo[] => {
       // validates the subnet and that it exists (an empty list would hide a typo)
-      const key = existingSubnetKey(tunnel.state, p.subnet);
-      const rec = tunnel.state.subnets[key]!;
+      const [{ key }, rec] = getSubnet(tunnel.state, p.subnet);
       return Object.entries(rec.devices).map(([ip, d]) => ({
         subnet: key,
         name: d.name,
@@ -313,13 +313,4 @@ export function registerTunnelMethods(rpc: RpcDispatcher, tunnel: Tunnel, versio
       };
     },
   });
-}
-
-/** The canonical key of an existing subnet; throws NotFound/validation errors naming `subnet`. */
-function existingSubnetKey(state: State, subnet: string): string {
-  const s = parseSubnet(subnet);
-  if (!state.subnets[s.key]) {
-    throw new RpcError(ErrorCode.NotFound, `No subnet "${subnet}"`, 'subnet', 'no such subnet');
-  }
-  return s.key;
 }

@@ -135,7 +135,8 @@ export function subnetNetwork(key: string): string {
   return formatCidr(s.network, s.bits);
 }
 
-function getSubnet(state: State, text: string, field = 'subnet'): [SubnetKey, SubnetRecord] {
+/** An existing subnet by either form of its key; NotFound (or a parse error) naming `field`. */
+export function getSubnet(state: State, text: string, field = 'subnet'): [SubnetKey, SubnetRecord] {
   const s = parseSubnet(text, field);
   const rec = state.subnets[s.key];
   if (!rec) throw notFound(field, text, 'subnet');
@@ -284,14 +285,14 @@ export function addDevice(
 
 /** `device.remove`: the device and the forwards that targeted it. */
 export function removeDevice(state: State, subnet: string, ip: string): State {
-  const [s, rec] = getSubnet(state, subnet);
-  const addr = parseIPv4(ip);
-  if (addr === null) throw invalid('ip', ip, 'expected an IPv4 address', ErrorCode.ParseNetAddress);
-  const ipText = formatIPv4(addr);
-  if (!rec.devices[ipText]) throw notFound('ip', ip, `device in ${s.key} at`);
+  const found = getDevice(state, subnet, ip);
+  const rec = state.subnets[found.subnet.key]!;
   const devices = { ...rec.devices };
-  delete devices[ipText];
-  return collectForwards({ ...state, subnets: { ...state.subnets, [s.key]: { ...rec, devices } } });
+  delete devices[found.ip];
+  return collectForwards({
+    ...state,
+    subnets: { ...state.subnets, [found.subnet.key]: { ...rec, devices } },
+  });
 }
 
 /** Finds a device; throws NotFound naming the field. */

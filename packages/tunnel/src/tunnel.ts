@@ -28,8 +28,6 @@ export interface TunnelOptions {
   addresses: AddressSource;
   interface: string;
   listenPort: number;
-  /** `--wan-ip`: takes precedence over the stored override until `wan set`/`wan auto`. */
-  wanIpFlag?: string | null;
   log: (line: string) => void;
 }
 
@@ -41,7 +39,6 @@ export class Tunnel {
   readonly startedAt = new Date();
   #queue: Promise<unknown> = Promise.resolve();
   #extraReserved: { protocol: 'tcp' | 'udp'; port: number; name: string }[] = [];
-  #wanFlag: string | null;
   #lastWan = '';
   #nat: { ok: boolean; error: string | null; drift: string[] } = {
     ok: false,
@@ -51,7 +48,6 @@ export class Tunnel {
 
   constructor(opts: TunnelOptions) {
     this.opts = opts;
-    this.#wanFlag = opts.wanIpFlag ?? null;
   }
 
   get state(): State {
@@ -77,10 +73,9 @@ export class Tunnel {
     await this.opts.dataplane.stop();
   }
 
-  /** The WAN picture now (override from `wan set`, else `--wan-ip`, else detection). */
-  wan(): WanInfo {
-    const override = this.state.wan.override ?? this.#wanFlag;
-    return wanInfo(this.opts.addresses(), this.opts.interface, override);
+  /** The WAN picture of `state` now: its override (`wan set`, `--wan-ip`), else detection. */
+  wan(state: State = this.state): WanInfo {
+    return wanInfo(this.opts.addresses(), this.opts.interface, state.wan.override);
   }
 
   /** Ports of the VPS's own services forwards may not shadow (the panel adds its port). */
@@ -98,8 +93,10 @@ export class Tunnel {
       const { state, result } = fn(old);
       if (state === old) return result;
       // checked even without a WAN interface, so a clash is refused now, not at the next boot
-      const interfaces = this.wan().interfaces;
-      this.#checkNat(this.#natStateOn(state, interfaces.length ? interfaces : ['wan']));
+      const wan = this.wan(state);
+      this.#checkNat(
+        this.#natStateOn(state, wan, wan.interfaces.length ? wan.interfaces : ['wan'])
+      );
       await this.opts.store.commit(state);
       try {
         await this.#apply(state, false, old);
@@ -129,13 +126,12 @@ export class Tunnel {
   }
 
   /** The nat state of `state`, or null when there is no WAN interface to apply it on. */
-  natState(state: State): NatState | null {
-    const interfaces = this.wan().interfaces;
-    return interfaces.length === 0 ? null : this.#natStateOn(state, interfaces);
+  natState(state: State, wan: WanInfo = this.wan(state)): NatState | null {
+    return wan.interfaces.length === 0 ? null : this.#natStateOn(state, wan, wan.interfaces);
   }
 
-  #natStateOn(state: State, interfaces: string[]): NatState {
-    const w = state.wan.override ?? this.#wanFlag ?? this.wan().detected;
+  #natStateOn(state: State, wan: WanInfo, interfaces: string[]): NatState {
+    const w = wan.address;
     return {
       wan: w ? { interfaces, address: w } : { interfaces },
       wireguard: { interface: this.opts.interface, listenPort: this.opts.listenPort },
@@ -171,14 +167,18 @@ export class Tunnel {
       await dataplane.setAddresses(addresses);
     }
     dataplane.setPeers(peersOf(state));
-    const natNow = JSON.stringify(this.natState(state));
-    const natBefore = old ? JSON.stringify(this.natState(old)) : '';
+    const addrs = this.opts.addresses(); // one snapshot for both states
+    const natOf = (s: State) =>
+      JSON.stringify(this.natState(s, wanInfo(addrs, this.opts.interface, s.wan.override)));
+    const natNow = natOf(state);
+    const natBefore = old ? natOf(old) : '';
     if (full || natNow !== natBefore) await this.#applyNat(state);
   }
 
   async #applyNat(state: State): Promise<void> {
-    this.#lastWan = JSON.stringify(this.wan());
-    const nat = this.natState(state);
+    const wan = this.wan(state);
+    this.#lastWan = JSON.stringify(wan);
+    const nat = this.natState(state, wan);
     if (!nat) {
       this.#nat = { ok: false, error: 'no WAN interface: forwards and egress are off', drift: [] };
       return;
@@ -192,7 +192,7 @@ export class Tunnel {
     }
   }
 
-  /** Live status of every device of one subnet. */
+  /** Live status of one device, by its public key. */
   deviceStatus(publicKey: string): {
     endpoint: string | null;
     lastHandshake: string | null;
