@@ -23,6 +23,8 @@ export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const WG_TS_BIN = join(ROOT, 'packages/wg-core/bin/wireguard-ts.js');
 export const WG_TS_DIST = join(ROOT, 'packages/wg-core/dist/main.js');
 export const SOCK_DIR = '/var/run/wireguard';
+/** The start-tunnel command (needs `npm run build`). */
+export const START_TUNNEL_BIN = join(ROOT, 'packages/cli/bin/start-tunnel.js');
 
 export function hasCommand(cmd: string): boolean {
   try {
@@ -402,6 +404,43 @@ export class Lab {
     );
     await this.ip('-n', nsA, 'link', 'set', nameA, 'up');
     await this.ip('-n', nsB, 'link', 'set', nameB, 'up');
+  }
+
+  /**
+   * A host `ns` behind the router namespace `router`: a veth (`routerIf` there, `hostIf` in
+   * `ns`), an address on each end, and the host's default route through the router (which must
+   * forward: see {@link routerNamespace}).
+   */
+  async routedHost(
+    router: string,
+    routerIf: string,
+    routerCidr: string,
+    ns: string,
+    hostIf: string,
+    hostCidr: string
+  ): Promise<void> {
+    await this.veth(router, routerIf, ns, hostIf);
+    await this.addr(router, routerIf, routerCidr);
+    await this.addr(ns, hostIf, hostCidr);
+    await this.ip('-n', ns, 'route', 'add', 'default', 'via', routerCidr.split('/')[0]!);
+  }
+
+  /** Turns on IPv4 forwarding in `ns` (a namespace of ours, never the root one). */
+  async routerNamespace(ns: string): Promise<void> {
+    await this.checkIn(ns, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
+  }
+
+  /** `start-tunnel daemon --datadir DIR` in `ns`, returned once its local API is up. */
+  async startTunnelDaemon(ns: string, dataDir: string): Promise<Bg> {
+    const bg = this.spawnIn(ns, 'start-tunnel daemon', process.execPath, [
+      START_TUNNEL_BIN,
+      'daemon',
+      '--datadir',
+      dataDir,
+    ]);
+    const up = await bg.line((l) => l.includes('API on'), 30_000);
+    if (!up) throw new Error(`start-tunnel daemon did not start:\n${bg.tail()}`);
+    return bg;
   }
 
   /** Adds an address (IPv6 without duplicate address detection, so it is usable at once). */

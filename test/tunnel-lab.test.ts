@@ -56,17 +56,7 @@ describe('start-tunnel daemon in namespaces with stock wireguard-go devices', { 
   let daemon: Bg | null = null;
   let dataDir = '';
 
-  async function startDaemon(): Promise<Bg> {
-    const bg = lab!.spawnIn(NS.vps, 'start-tunnel daemon', process.execPath, [
-      join(ROOT, 'packages/cli/bin/start-tunnel.js'),
-      'daemon',
-      '--datadir',
-      dataDir,
-    ]);
-    const up = await bg.line((l) => l.includes('API on'), 30_000);
-    assert.ok(up, `daemon did not start:\n${bg.tail()}`);
-    return bg;
-  }
+  const startDaemon = () => lab!.startTunnelDaemon(NS.vps, dataDir);
 
   async function rpc(method: string, params: unknown = {}): Promise<RpcReply> {
     const cookie = readFileSync(join(dataDir, 'auth.cookie'), 'utf8').trim();
@@ -135,23 +125,25 @@ describe('start-tunnel daemon in namespaces with stock wireguard-go devices', { 
       lab = new Lab('stt');
       dataDir = join(lab.tmp, 'data');
       for (const ns of Object.values(NS)) await lab.addNamespace(ns);
-      await lab.veth(NS.net, 'to-vps', NS.vps, 'wan0');
-      await lab.veth(NS.net, 'to-home', NS.home, 'eth0');
-      await lab.veth(NS.net, 'to-oth', NS.other, 'eth0');
-      await lab.veth(NS.net, 'to-vis', NS.visitor, 'eth0');
-      await lab.addr(NS.net, 'to-vps', '203.0.113.254/24');
-      await lab.addr(NS.net, 'to-home', '198.51.100.1/25');
-      await lab.addr(NS.net, 'to-oth', '198.51.100.129/25');
-      await lab.addr(NS.net, 'to-vis', '192.0.2.254/24');
-      await lab.checkIn(NS.net, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
-      await lab.addr(NS.vps, 'wan0', `${WAN}/24`);
-      await lab.addr(NS.home, 'eth0', '198.51.100.2/25');
-      await lab.addr(NS.other, 'eth0', '198.51.100.130/25');
-      await lab.addr(NS.visitor, 'eth0', '192.0.2.2/24');
-      await lab.ip('-n', NS.vps, 'route', 'add', 'default', 'via', '203.0.113.254');
-      await lab.ip('-n', NS.home, 'route', 'add', 'default', 'via', '198.51.100.1');
-      await lab.ip('-n', NS.other, 'route', 'add', 'default', 'via', '198.51.100.129');
-      await lab.ip('-n', NS.visitor, 'route', 'add', 'default', 'via', '192.0.2.254');
+      await lab.routerNamespace(NS.net);
+      await lab.routedHost(NS.net, 'to-vps', '203.0.113.254/24', NS.vps, 'wan0', `${WAN}/24`);
+      await lab.routedHost(
+        NS.net,
+        'to-home',
+        '198.51.100.1/25',
+        NS.home,
+        'eth0',
+        '198.51.100.2/25'
+      );
+      await lab.routedHost(
+        NS.net,
+        'to-oth',
+        '198.51.100.129/25',
+        NS.other,
+        'eth0',
+        '198.51.100.130/25'
+      );
+      await lab.routedHost(NS.net, 'to-vis', '192.0.2.254/24', NS.visitor, 'eth0', '192.0.2.2/24');
       daemon = await startDaemon();
     },
     { timeout: 120_000 }

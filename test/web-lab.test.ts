@@ -14,12 +14,12 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { type Bg, Lab, labSkip, ROOT, takeLock } from './_lab.ts';
+import { Lab, labSkip, ROOT, START_TUNNEL_BIN, takeLock } from './_lab.ts';
 
 const TAG = String(process.pid).slice(-6);
 const NS = { vps: `stw-vps-${TAG}`, net: `stw-net-${TAG}`, visitor: `stw-vis-${TAG}` };
 const WAN = '203.0.113.1';
-const CLI = join(ROOT, 'packages/cli/bin/start-tunnel.js');
+const CLI = START_TUNNEL_BIN;
 
 const skip =
   labSkip(['nft', 'curl']) ||
@@ -28,7 +28,6 @@ const skip =
 describe('HTTPS panel and remote CLI in namespaces', { skip }, () => {
   let lab: Lab | null = null;
   let release: (() => void) | null = null;
-  let daemon: Bg | null = null;
   let dataDir = '';
   let rootCa = '';
 
@@ -49,23 +48,10 @@ describe('HTTPS panel and remote CLI in namespaces', { skip }, () => {
       lab = new Lab('stw');
       dataDir = join(lab.tmp, 'data');
       for (const ns of Object.values(NS)) await lab.addNamespace(ns);
-      await lab.veth(NS.net, 'to-vps', NS.vps, 'wan0');
-      await lab.veth(NS.net, 'to-vis', NS.visitor, 'eth0');
-      await lab.addr(NS.net, 'to-vps', '203.0.113.254/24');
-      await lab.addr(NS.net, 'to-vis', '192.0.2.254/24');
-      await lab.checkIn(NS.net, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
-      await lab.addr(NS.vps, 'wan0', `${WAN}/24`);
-      await lab.addr(NS.visitor, 'eth0', '192.0.2.2/24');
-      await lab.ip('-n', NS.vps, 'route', 'add', 'default', 'via', '203.0.113.254');
-      await lab.ip('-n', NS.visitor, 'route', 'add', 'default', 'via', '192.0.2.254');
-      daemon = lab.spawnIn(NS.vps, 'start-tunnel daemon', process.execPath, [
-        CLI,
-        'daemon',
-        '--datadir',
-        dataDir,
-      ]);
-      const up = await daemon.line((l) => l.includes('API on'), 30_000);
-      assert.ok(up, `daemon did not start:\n${daemon.tail()}`);
+      await lab.routerNamespace(NS.net);
+      await lab.routedHost(NS.net, 'to-vps', '203.0.113.254/24', NS.vps, 'wan0', `${WAN}/24`);
+      await lab.routedHost(NS.net, 'to-vis', '192.0.2.254/24', NS.visitor, 'eth0', '192.0.2.2/24');
+      await lab.startTunnelDaemon(NS.vps, dataDir); // tracked by the lab, stopped by cleanup()
     },
     { timeout: 120_000 }
   );
