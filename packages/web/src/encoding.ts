@@ -130,3 +130,27 @@ export function derChildren(content: Uint8Array): DerItem[] | null {
   }
   return out;
 }
+
+/**
+ * The bytes of an IP address (4 for IPv4, 16 for IPv6; a `%zone` suffix is ignored). The caller
+ * has checked that `ip` is an address (`net.isIP`).
+ */
+export function ipBytes(ip: string): Uint8Array {
+  if (ip.includes(':')) {
+    const [head = '', tail] = ip.split('%')[0]!.split('::');
+    const left = head ? head.split(':') : [];
+    const right = tail ? tail.split(':') : [];
+    const groups =
+      tail === undefined
+        ? left
+        : [...left, ...Array(8 - left.length - right.length).fill('0'), ...right];
+    const out = new Uint8Array(16);
+    groups.forEach((g, i) => {
+      const v = Number.parseInt(g || '0', 16);
+      out[2 * i] = v >> 8;
+      out[2 * i + 1] = v & 0xff;
+    });
+    return out;
+  }
+  return Uint8Array.from(ip.split('.').map(Number));
+}

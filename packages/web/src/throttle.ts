@@ -12,6 +12,7 @@
  */
 
 import { isIPv4, isIPv6 } from 'node:net';
+import { ipBytes } from './encoding.ts';
 
 export interface BucketParams {
   /** Attempts allowed in a burst. */
@@ -53,18 +54,12 @@ export function throttleKey(address: string): string {
   return address || 'unknown';
 }
 
+/** `a:b:c:d::/64` of an IPv6 address, groups without leading zeros. */
 function ipv6Prefix64(address: string): string {
-  const [head = '', tail] = address.split('%')[0]!.split('::');
-  const left = head ? head.split(':') : [];
-  const right = tail ? tail.split(':') : [];
-  const groups =
-    tail === undefined
-      ? left
-      : [...left, ...Array(8 - left.length - right.length).fill('0'), ...right];
-  return `${groups
-    .slice(0, 4)
-    .map((g) => Number.parseInt(g || '0', 16).toString(16))
-    .join(':')}::/64`;
+  const b = ipBytes(address);
+  const groups: string[] = [];
+  for (let i = 0; i < 8; i += 2) groups.push((((b[i] ?? 0) << 8) | (b[i + 1] ?? 0)).toString(16));
+  return `${groups.join(':')}::/64`;
 }
 
 export class LoginThrottle {

@@ -24,7 +24,15 @@ import {
 } from 'node:crypto';
 import { isIP } from 'node:net';
 import * as x509 from '@peculiar/x509';
-import { bytesEqual, derChildren, derRead, derTlv, pemBlocks, pemEncode } from './encoding.ts';
+import {
+  bytesEqual,
+  derChildren,
+  derRead,
+  derTlv,
+  ipBytes,
+  pemBlocks,
+  pemEncode,
+} from './encoding.ts';
 import type { CertificateData, RootCaData } from './state.ts';
 
 type CryptoKey = webcrypto.CryptoKey;
@@ -100,26 +108,6 @@ export function parseSubjects(list: readonly string[]): Subjects {
     throw new TlsError('subject', 'At least one IP address or DNS name is needed');
   }
   return { ips: [...ips], dns: [...dns] };
-}
-
-function ipBytes(ip: string): Uint8Array {
-  if (ip.includes(':')) {
-    const [head = '', tail] = ip.split('::');
-    const left = head ? head.split(':') : [];
-    const right = tail ? tail.split(':') : [];
-    const groups =
-      tail === undefined
-        ? left
-        : [...left, ...Array(8 - left.length - right.length).fill('0'), ...right];
-    const out = new Uint8Array(16);
-    groups.forEach((g, i) => {
-      const v = Number.parseInt(g, 16);
-      out[2 * i] = v >> 8;
-      out[2 * i + 1] = v & 0xff;
-    });
-    return out;
-  }
-  return Uint8Array.from(ip.split('.').map(Number));
 }
 
 // ---- Name Constraints (RFC 5280 §4.2.1.10) --------------------------------------------------
