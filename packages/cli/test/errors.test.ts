@@ -9,7 +9,7 @@
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
@@ -126,20 +126,23 @@ describe('authorization', () => {
         mode: 0o644,
       });
       writeFileSync(join(data, COOKIE_FILE), 'secret\n', { mode: 0o600 });
-      // as root, read the files as nobody; otherwise take the read permission away
+      // as root: the cookie belongs to nobody and the CLI runs as root without the capabilities
+      // that bypass file permissions (running it as nobody would need a world-readable
+      // checkout, which a clone in a 0700 temp directory is not); otherwise take the read
+      // permission away
       const asRoot = process.getuid?.() === 0;
-      if (!asRoot) chmodSync(join(data, COOKIE_FILE), 0o000);
+      if (asRoot) chownSync(join(data, COOKIE_FILE), 65534, 65534);
+      else chmodSync(join(data, COOKIE_FILE), 0o000);
       const main = fileURLToPath(new URL('../src/main.ts', import.meta.url));
-      const r = spawnSync(
-        process.execPath,
-        ['--conditions=source', '--import', 'tsx', main, 'status'],
-        {
-          encoding: 'utf8',
-          env: { ...process.env, START_TUNNEL_DATADIR: data },
-          cwd: fileURLToPath(new URL('../../..', import.meta.url)),
-          ...(asRoot ? { uid: 65534, gid: 65534 } : {}),
-        }
-      );
+      const node = [process.execPath, '--conditions=source', '--import', 'tsx', main, 'status'];
+      const [file, ...args] = asRoot
+        ? ['setpriv', '--bounding-set=-dac_override,-dac_read_search', '--', ...node]
+        : node;
+      const r = spawnSync(file!, args, {
+        encoding: 'utf8',
+        env: { ...process.env, START_TUNNEL_DATADIR: data },
+        cwd: fileURLToPath(new URL('../../..', import.meta.url)),
+      });
       assert.equal(r.stdout, '');
       assert.equal(
         r.stderr,
