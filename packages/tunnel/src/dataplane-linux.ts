@@ -106,7 +106,7 @@ export class LinuxDataplane implements Dataplane {
     }
   }
 
-  setPeers(peers: PeerSpec[]): void {
+  async setPeers(peers: PeerSpec[]): Promise<void> {
     const device = this.#device;
     if (!device) throw new Error('The data plane is not started');
     const wanted = new Map(peers.map((p) => [p.publicKey, p]));
@@ -155,6 +155,8 @@ export class LinuxDataplane implements Dataplane {
   forwardCounters(state: NatState): Promise<(CounterValue | null)[]> {
     return readForwardCounters(state);
   }
+
+  async refreshStatus(): Promise<void> {}
 
   peerStatus(publicKey: string): PeerStatus | null {
     const device = this.#device;

@@ -25,7 +25,7 @@ export class MemoryDataplane implements Dataplane {
     this.started = privateKey;
   }
 
-  setPeers(peers: PeerSpec[]): void {
+  async setPeers(peers: PeerSpec[]): Promise<void> {
     const wanted = new Map(peers.map((p) => [p.publicKey, p]));
     for (const key of [...this.peers.keys()]) if (!wanted.has(key)) this.peers.delete(key);
     for (const p of peers) {
@@ -55,6 +55,8 @@ export class MemoryDataplane implements Dataplane {
   async forwardCounters(state: NatState): Promise<(CounterValue | null)[]> {
     return state.forwards.map(() => ({ packets: 0, bytes: 0 }));
   }
+
+  async refreshStatus(): Promise<void> {}
 
   peerStatus(publicKey: string): PeerStatus | null {
     if (!this.peers.has(publicKey)) return null;

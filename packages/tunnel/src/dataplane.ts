@@ -30,14 +30,23 @@ export interface PeerStatus {
 export interface Dataplane {
   /** Brings up the interface with this private key and port. */
   start(privateKey: string): Promise<void>;
-  /** Makes the peer set exactly `peers` (adds, updates, removes by difference). */
-  setPeers(peers: PeerSpec[]): void;
+  /**
+   * Makes the peer set exactly `peers` (adds, updates, removes by difference). Resolves once the
+   * WireGuard device holds them; rejects (changing nothing) when a key cannot be parsed.
+   */
+  setPeers(peers: PeerSpec[]): Promise<void>;
   /** Makes the interface addresses exactly `cidrs` (gateway form, e.g. `10.59.7.1/24`). */
   setAddresses(cidrs: string[]): Promise<void>;
   /** Applies the nat state (null: nothing to apply, e.g. no WAN interface). */
   applyNat(state: NatState): Promise<{ drift: readonly DriftItem[] }>;
   /** Counters of each forward of `state`, by index. */
   forwardCounters(state: NatState): Promise<(CounterValue | null)[]>;
+  /**
+   * Fetches fresh peer counters from the WireGuard device (which may run in another thread), so
+   * that `peerStatus` answers with them; cheap enough to call per request.
+   */
+  refreshStatus(): Promise<void>;
+  /** The last fetched status of one peer (see `refreshStatus`), or null when it is not a peer. */
   peerStatus(publicKey: string): PeerStatus | null;
   stop(): Promise<void>;
 }

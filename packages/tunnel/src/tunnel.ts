@@ -166,7 +166,7 @@ export class Tunnel {
     if (full || !old || !sameKeys(old.subnets, state.subnets)) {
       await dataplane.setAddresses(addresses);
     }
-    dataplane.setPeers(peersOf(state));
+    await dataplane.setPeers(peersOf(state));
     const addrs = this.opts.addresses(); // one snapshot for both states
     const natOf = (s: State) =>
       JSON.stringify(this.natState(s, wanInfo(addrs, this.opts.interface, s.wan.override)));

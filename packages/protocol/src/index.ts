@@ -1,0 +1,7 @@
+// SPDX-License-Identifier: MIT
+/**
+ * @start-tunnel/protocol: the control plane's wire contract. Public API.
+ * @module
+ */
+
+export {};
