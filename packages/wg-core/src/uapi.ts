@@ -220,16 +220,41 @@ function setPeerKey(device: Device, section: PeerSection, key: string, value: st
   }
 }
 
+/** Limits of one UAPI connection; see {@link UapiServerOptions}. */
+export interface UapiLimits {
+  maxLineBytes: number;
+  maxRequestBytes: number;
+  maxRequestLines: number;
+}
+
+/**
+ * Default limits. A line of `wg` is at most a key and a 64-digit value or an endpoint; a peer
+ * section takes a handful of lines plus one per allowed IP, so a whole `wg setconf` of thousands
+ * of peers fits with room to spare.
+ */
+export const UAPI_DEFAULT_LIMITS: Readonly<UapiLimits> = {
+  maxLineBytes: 4096,
+  maxRequestBytes: 16 << 20,
+  maxRequestLines: 262_144,
+};
+
+/** -EMSGSIZE: the answer to a line or request over the limits (`wg` prints "Message too long"). */
+export const UAPI_EMSGSIZE = -90;
+
 /**
  * Serves one connection: any number of `get=1` / `set=1` operations in sequence, as
- * wireguard-go does (`wg` sends one and closes).
+ * wireguard-go does (`wg` sends one and closes). Input is split into lines in one pass over each
+ * chunk (the bytes of an unfinished line are kept aside, never scanned twice); a line, or a
+ * request, over the limits is answered with `errno=-90` and the connection is closed.
  */
-function serve(device: Device, socket: Socket, log: (m: string) => void): void {
-  let buffered = '';
+function serve(device: Device, socket: Socket, log: (m: string) => void, limits: UapiLimits) {
+  let partial: Buffer[] = [];
+  let partialBytes = 0;
   let op: 'get' | 'set' | null = null;
   let lines: string[] = [];
+  let requestBytes = 0;
+  let refused = false;
   let chain = Promise.resolve();
-  socket.setEncoding('utf8');
   socket.on('error', () => socket.destroy());
 
   const finish = (kind: 'get' | 'set', body: string[]) => {
@@ -250,32 +275,82 @@ function serve(device: Device, socket: Socket, log: (m: string) => void): void {
     });
   };
 
-  socket.on('data', (chunk: string) => {
-    buffered += chunk;
-    for (;;) {
-      const nl = buffered.indexOf('\n');
-      if (nl < 0) break;
-      const line = buffered.slice(0, nl);
-      buffered = buffered.slice(nl + 1);
-      if (op === null) {
-        if (line === 'get=1') op = 'get';
-        else if (line === 'set=1') op = 'set';
-        else if (line === '') continue;
-        else {
-          log(`UAPI: unknown operation "${line.slice(0, 40)}"`);
-          socket.end(`errno=${UAPI_EINVAL}\n\n`);
+  const refuse = (why: string) => {
+    refused = true;
+    partial = [];
+    lines = [];
+    log(`UAPI: request refused: ${why}`);
+    chain = chain.then(() => {
+      socket.end(`errno=${UAPI_EMSGSIZE}\n\n`);
+    });
+  };
+
+  /** One complete line; false once the connection is refused or closed. */
+  const onLine = (line: string): boolean => {
+    if (op === null) {
+      if (line === 'get=1') op = 'get';
+      else if (line === 'set=1') op = 'set';
+      else if (line === '') return true;
+      else {
+        log(`UAPI: unknown operation "${line.slice(0, 40)}"`);
+        refused = true;
+        socket.end(`errno=${UAPI_EINVAL}\n\n`);
+        return false;
+      }
+      lines = [];
+      requestBytes = line.length + 1;
+      return true;
+    }
+    if (line === '') {
+      finish(op, lines);
+      op = null;
+      lines = [];
+      return true;
+    }
+    if (op === 'set') {
+      if (lines.length >= limits.maxRequestLines) {
+        refuse(`more than ${limits.maxRequestLines} lines`);
+        return false;
+      }
+      lines.push(line);
+    }
+    return true;
+  };
+
+  socket.on('data', (chunk: Buffer) => {
+    if (refused) return;
+    let from = 0;
+    while (from < chunk.length) {
+      const nl = chunk.indexOf(10, from);
+      const end = nl < 0 ? chunk.length : nl;
+      const piece = end - from;
+      if (partialBytes + piece > limits.maxLineBytes) {
+        refuse(`a line longer than ${limits.maxLineBytes} bytes`);
+        return;
+      }
+      if (op !== null) {
+        requestBytes += piece + (nl < 0 ? 0 : 1);
+        if (requestBytes > limits.maxRequestBytes) {
+          refuse(`more than ${limits.maxRequestBytes} bytes`);
           return;
         }
-        lines = [];
-        continue;
       }
-      if (line === '') {
-        finish(op, lines);
-        op = null;
-        lines = [];
-        continue;
+      if (nl < 0) {
+        partial.push(chunk.subarray(from));
+        partialBytes += piece;
+        return;
       }
-      if (op === 'set') lines.push(line);
+      let line: string;
+      if (partialBytes === 0) {
+        line = chunk.toString('utf8', from, nl);
+      } else {
+        partial.push(chunk.subarray(from, nl));
+        line = Buffer.concat(partial, partialBytes + piece).toString('utf8');
+        partial = [];
+        partialBytes = 0;
+      }
+      from = nl + 1;
+      if (!onLine(line)) return;
     }
   });
   socket.on('end', () => {
@@ -287,6 +362,12 @@ export interface UapiServerOptions {
   /** Directory of the sockets; `/var/run/wireguard` by default. */
   directory?: string;
   log?: (message: string) => void;
+  /** Longest line accepted, in bytes; default 4096. */
+  maxLineBytes?: number;
+  /** Largest `set=1` request (its lines and newlines), in bytes; default 16 MiB. */
+  maxRequestBytes?: number;
+  /** Most lines in one `set=1` request; default 262144. */
+  maxRequestLines?: number;
 }
 
 /** The UAPI listener of one interface. */
@@ -313,6 +394,19 @@ export class UapiServer {
     }
     const directory = options.directory ?? '/var/run/wireguard';
     const log = options.log ?? (() => {});
+    const limits: UapiLimits = {
+      maxLineBytes: limit(options.maxLineBytes, UAPI_DEFAULT_LIMITS.maxLineBytes, 'maxLineBytes'),
+      maxRequestBytes: limit(
+        options.maxRequestBytes,
+        UAPI_DEFAULT_LIMITS.maxRequestBytes,
+        'maxRequestBytes'
+      ),
+      maxRequestLines: limit(
+        options.maxRequestLines,
+        UAPI_DEFAULT_LIMITS.maxRequestLines,
+        'maxRequestLines'
+      ),
+    };
     mkdirSync(directory, { recursive: true, mode: 0o755 });
     const path = `${directory}/${ifname}.sock`;
     if (await isLive(path)) {
@@ -323,7 +417,7 @@ export class UapiServer {
     try {
       unlinkSync(path);
     } catch {}
-    const server = createServer((socket) => serve(device, socket, log));
+    const server = createServer((socket) => serve(device, socket, log, limits));
     const oldMask = process.umask(0o077);
     try {
       await new Promise<void>((resolve, reject) => {
@@ -346,6 +440,14 @@ export class UapiServer {
       unlinkSync(this.path);
     } catch {}
   }
+}
+
+function limit(value: number | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value) || value < 1) {
+    throw new RangeError(`Invalid ${name} '${String(value)}': expected a positive integer`);
+  }
+  return value;
 }
 
 function isLive(path: string): Promise<boolean> {

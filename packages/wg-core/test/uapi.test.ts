@@ -196,4 +196,109 @@ describe('uapi', () => {
     const again = await UapiServer.listen(a.device, 'stu4', { directory: dir });
     await again.close();
   });
+
+  /** Writes `parts` one per event-loop turn, then reads until the server closes. */
+  function conversation(path: string, parts: (string | Buffer)[]): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const s = createConnection(path);
+      let out = '';
+      s.setEncoding('utf8');
+      s.on('data', (d) => {
+        out += d;
+      });
+      s.on('error', (err: NodeJS.ErrnoException) => {
+        // the server may close while we still write: what it said is what counts
+        if (err.code === 'EPIPE' || err.code === 'ECONNRESET') resolve(out);
+        else reject(err);
+      });
+      s.on('end', () => resolve(out));
+      let i = 0;
+      const next = () => {
+        if (s.destroyed) return;
+        if (i === parts.length) {
+          s.end();
+          return;
+        }
+        s.write(parts[i++]!, () => setImmediate(next));
+      };
+      next();
+    });
+  }
+
+  it('refuses a line over 4 KiB with errno=-90, even sent a byte at a time, and closes', async () => {
+    const { a } = await pair();
+    const logged: string[] = [];
+    const server = await UapiServer.listen(a.device, 'stu5', {
+      directory: dir,
+      log: (m) => logged.push(m),
+    });
+    try {
+      const long = `fwmark=${'1'.repeat(4100)}`;
+      const parts = ['set=1\n', ...long.slice(0, 300), long.slice(300), '\n\n', 'get=1\n\n'];
+      assert.equal(await conversation(server.path, parts), 'errno=-90\n\n');
+      assert.equal(a.device.fwmark, 0);
+      assert.ok(logged.some((m) => /longer than 4096 bytes/.test(m)));
+      // a line of exactly the limit is fine (and its value then fails to parse, as it should)
+      const edge = `fwmark=${'1'.repeat(4096 - 7)}`;
+      assert.equal(await conversation(server.path, [`set=1\n${edge}\n\n`]), 'errno=-22\n\n');
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('refuses requests over the line and byte limits, and serves the next connection', async () => {
+    const { a } = await pair();
+    const server = await UapiServer.listen(a.device, 'stu6', {
+      directory: dir,
+      maxRequestLines: 4,
+      maxRequestBytes: 200,
+    });
+    try {
+      const lines = (n: number) => 'fwmark=1\n'.repeat(n);
+      assert.equal(await conversation(server.path, [`set=1\n${lines(5)}\n`]), 'errno=-90\n\n');
+      assert.equal(await conversation(server.path, [`set=1\n${lines(4)}\n`]), 'errno=0\n\n');
+      const big = `set=1\nfwmark=${'0'.repeat(100)}\nfwmark=${'0'.repeat(100)}\n\n`;
+      assert.equal(await conversation(server.path, [big]), 'errno=-90\n\n');
+      await assert.rejects(
+        UapiServer.listen(a.device, 'stu7', { directory: dir, maxLineBytes: 0 }),
+        /maxLineBytes/
+      );
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('puts a set back together from chunks split anywhere, multi-byte characters included', async () => {
+    const { a } = await pair();
+    const server = await UapiServer.listen(a.device, 'stu8', { directory: dir });
+    try {
+      const text = Buffer.from('set=1\nfwmark=77\n\nget=1\n\n');
+      const bytes = [...text].map((b) => Buffer.of(b));
+      const out = await conversation(server.path, bytes);
+      assert.match(out, /^errno=0\n\n[\s\S]*fwmark=77\n[\s\S]*errno=0\n\n$/);
+      // a multi-byte character split across chunks reaches the parser whole
+      const bad = Buffer.from('set=1\nfwmark=\u00e9\n\n');
+      const split = bad.indexOf(0xc3);
+      const logged: string[] = [];
+      const s2 = await UapiServer.listen(a.device, 'stu9', {
+        directory: dir,
+        log: (m) => logged.push(m),
+      });
+      try {
+        const got = await conversation(s2.path, [
+          bad.subarray(0, split + 1),
+          bad.subarray(split + 1),
+        ]);
+        assert.equal(got, 'errno=-22\n\n');
+        assert.ok(
+          logged.some((m) => m.includes('"\u00e9"')),
+          logged.join('\n')
+        );
+      } finally {
+        await s2.close();
+      }
+    } finally {
+      await server.close();
+    }
+  });
 });
