@@ -2,9 +2,13 @@
 /**
  * The panel's TLS certificate. Mirrors the original's `net/ssl.rs` chain generation
  * (`starttunnel.md` §6: P-256, ECDSA with SHA-256, random serials, a 397-day leaf) with two
- * changes. The root CA carries a critical Name Constraints extension (RFC 5280 §4.2.1.10)
- * permitting only the tunnel's own addresses and names, so a user who trusts it trusts it for
- * nothing else, even if its key leaked. And the root key is kept (the original discards it), so
+ * changes. The root CA carries a critical Name Constraints extension (RFC 5280 §4.2.1.10) that
+ * leaves no name form open: the tunnel's own IPs and DNS names, no real e-mail address or URI,
+ * and only start-tunnel's own directory names; and an extended key usage of serverAuth alone
+ * (RFC 5280 §4.2.1.12), which verifiers that check purposes along the chain (OpenSSL's
+ * `X509_check_purpose` on every CA) apply to whatever it signs. A user who trusts it trusts it
+ * for the panel's TLS and nothing else, even if its key leaked. And the root key is kept (the
+ * original discards it), so
  * a renewal signs a new leaf under the same root and nobody has to trust a new one; the root is
  * replaced only when the new subjects fall outside its constraints, and the result says so.
  * There is no intermediate: with the root's constraints this tight it would add nothing.
@@ -52,6 +56,12 @@ const EC_P256 = { name: 'ECDSA', namedCurve: 'P-256' } as const;
 const SIGNING = { name: 'ECDSA', hash: 'SHA-256' } as const;
 const OID_NAME_CONSTRAINTS = '2.5.29.30';
 const ROOT_NAME = 'CN=start-tunnel Local Root CA, O=start-tunnel';
+/**
+ * The directory name every leaf subject starts with (the first RDN in DER order; @peculiar/x509
+ * keeps the order written). The root permits only this subtree (RFC 5280 §7.1: a DN is within a
+ * subtree when the subtree's RDNs are its first ones).
+ */
+const LEAF_DN_BASE = 'O=start-tunnel';
 /** Leaf CN when there is no DNS name: not hostname-shaped, so no verifier checks it as one. */
 const LEAF_FALLBACK_CN = 'start-tunnel web';
 
@@ -112,31 +122,65 @@ export function parseSubjects(list: readonly string[]): Subjects {
 
 // ---- Name Constraints (RFC 5280 §4.2.1.10) --------------------------------------------------
 
+const GN_EMAIL = 0x81; // [1] IMPLICIT IA5String (rfc822Name)
 const GN_DNS = 0x82; // [2] IMPLICIT IA5String
+const GN_DIRECTORY = 0xa4; // [4] EXPLICIT Name (a CHOICE, so the tag is explicit)
+const GN_URI = 0x86; // [6] IMPLICIT IA5String
 const GN_IP = 0x87; // [7] IMPLICIT OCTET STRING: address then mask
+/** The reserved `invalid` domain (RFC 6761 §6.4): no real name, mailbox or URI host is in it. */
+const NOWHERE = 'invalid';
 
 /**
  * The DER of NameConstraints for a subject set. Each IP is a subtree with a full mask (/32,
- * /128); each name a dNSName subtree (the name and its subdomains). A name form with no permitted
- * subtree would be unconstrained, so: with no IPs, every IPv4 and IPv6 address is excluded;
- * with no names, only the reserved `invalid` domain (RFC 6761 §6.4) is permitted.
+ * /128); each name a dNSName subtree (the name and its subdomains). A name form without a
+ * permitted subtree is unconstrained (RFC 5280 §4.2.1.10), so every form gets one:
+ * - with no IPs, every IPv4 and IPv6 address is excluded instead;
+ * - with no names, only the `invalid` domain is permitted;
+ * - rfc822Name and uniformResourceIdentifier permit only the host `invalid` (a mailbox or URI
+ *   host must equal it), which shuts out S/MIME and URI (client identity) certificates;
+ * - directoryName permits only `O=start-tunnel`, the start of every leaf subject we write, so a
+ *   certificate cannot claim another organisation's name (code signing shows the subject).
  */
 export function nameConstraintsDer(s: Subjects): Uint8Array {
   const subtree = (tag: number, value: Uint8Array) => derTlv(0x30, derTlv(tag, value));
+  const ascii = (text: string) => new TextEncoder().encode(text);
   const permitted: Uint8Array[] = [];
   const excluded: Uint8Array[] = [];
   for (const ip of s.ips) {
     const addr = ipBytes(ip);
     permitted.push(subtree(GN_IP, Uint8Array.from([...addr, ...addr.map(() => 0xff)])));
   }
-  const names = s.dns.length > 0 ? s.dns : ['invalid'];
-  for (const name of names) permitted.push(subtree(GN_DNS, new TextEncoder().encode(name)));
+  const names = s.dns.length > 0 ? s.dns : [NOWHERE];
+  for (const name of names) permitted.push(subtree(GN_DNS, ascii(name)));
+  permitted.push(
+    subtree(GN_EMAIL, ascii(NOWHERE)),
+    subtree(GN_URI, ascii(NOWHERE)),
+    subtree(GN_DIRECTORY, new Uint8Array(new x509.Name(LEAF_DN_BASE).toArrayBuffer()))
+  );
   if (s.ips.length === 0) {
     excluded.push(subtree(GN_IP, new Uint8Array(8)), subtree(GN_IP, new Uint8Array(32)));
   }
   const parts = [derTlv(0xa0, ...permitted)];
   if (excluded.length > 0) parts.push(derTlv(0xa1, ...excluded));
   return derTlv(0x30, ...parts);
+}
+
+/**
+ * Whether a NameConstraints value constrains every name form a certificate can use to claim an
+ * identity: IP (permitted or excluded), DNS, e-mail, URI and directory name. Roots made before
+ * the last three were added fail this and are replaced at the next renewal.
+ */
+export function constrainsEveryForm(der: Uint8Array): boolean {
+  const outer = derRead(der);
+  const parts = outer ? derChildren(outer.content) : null;
+  const tags = new Set<number>();
+  for (const part of parts ?? []) {
+    for (const st of derChildren(part.content) ?? []) {
+      const gn = derRead(st.content);
+      if (gn) tags.add(gn.tag);
+    }
+  }
+  return [GN_IP, GN_DNS, GN_EMAIL, GN_URI, GN_DIRECTORY].every((t) => tags.has(t));
 }
 
 /** Reads back the permitted subtrees of a NameConstraints value (only the forms we write). */
@@ -221,6 +265,9 @@ async function createRoot(s: Subjects, now: number): Promise<{ root: RootCaData;
       ),
       await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
       new x509.Extension(OID_NAME_CONSTRAINTS, true, nameConstraintsDer(s)),
+      // RFC 5280 §4.2.1.12 defines EKU for end entities; on a CA, OpenSSL (among others) reads
+      // it as the purposes the CA may certify for, so this root certifies TLS servers only.
+      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth], false),
     ],
   });
   return {
@@ -241,6 +288,11 @@ function rootUnfit(root: RootCaData, s: Subjects, leafEnd: number): string | nul
   const ext = cert.getExtension(OID_NAME_CONSTRAINTS);
   const constraints = ext ? readNameConstraints(new Uint8Array(ext.value)) : null;
   if (!constraints) return 'the root CA has no name constraints we can read';
+  const eku = cert.getExtension(x509.ExtendedKeyUsageExtension);
+  const serverOnly = eku?.usages.length === 1 && eku.usages[0] === x509.ExtendedKeyUsage.serverAuth;
+  if (!serverOnly || !ext || !constrainsEveryForm(new Uint8Array(ext.value))) {
+    return 'the root CA predates the limits to TLS servers and to e-mail, URI and directory names';
+  }
   const outside = permits(constraints, s);
   return outside === null ? null : `the root CA's name constraints do not cover "${outside}"`;
 }
@@ -313,7 +365,7 @@ export async function issueLeaf(
   const cn = s.dns[0] ?? LEAF_FALLBACK_CN;
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: serialHex(),
-    subject: `CN=${cn}, O=start-tunnel`,
+    subject: `${LEAF_DN_BASE}, CN=${cn}`,
     issuer: rootCert.subject,
     notBefore: new Date(notBefore),
     notAfter: new Date(notAfter),

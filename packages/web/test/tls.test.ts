@@ -2,9 +2,13 @@
 // @peculiar/x509 needs the Reflect shim loaded first (src/reflect-shim.ts explains why)
 import '../src/reflect-shim.ts';
 import assert from 'node:assert/strict';
-import { X509Certificate } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { randomBytes, webcrypto, X509Certificate } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { describe, it } from 'node:test';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
 import { connect, createServer } from 'node:tls';
 import * as x509 from '@peculiar/x509';
 import { pemBlocks } from '../src/encoding.ts';
@@ -16,6 +20,7 @@ import {
   importRootKey,
   issueLeaf,
   LEAF_VALIDITY_DAYS,
+  nameConstraintsDer,
   parseSubjects,
   readNameConstraints,
   TlsError,
@@ -210,6 +215,184 @@ describe('generateCertificate', () => {
       await handshake(nameLeaf.keyPem, [nameLeaf.certPem], ipOnly.rootCa.certPem, 'localhost'),
       'permitted subtree violation'
     );
+  });
+});
+
+// ---- everything the root key can sign, checked by `openssl verify` ------------------------
+
+const scratch = mkdtempSync(join(tmpdir(), 'st-tls-'));
+after(() => rmSync(scratch, { recursive: true, force: true }));
+
+/** `openssl verify -CAfile root [-purpose p] leaf`: 'ok' or OpenSSL's error line. */
+function opensslVerify(rootPem: string, leafPem: string, purpose?: string): string {
+  const tag = randomBytes(6).toString('hex');
+  const rootFile = join(scratch, `${tag}-root.pem`);
+  const leafFile = join(scratch, `${tag}-leaf.pem`);
+  writeFileSync(rootFile, rootPem);
+  writeFileSync(leafFile, leafPem);
+  const args = ['verify', '-CAfile', rootFile, ...(purpose ? ['-purpose', purpose] : []), leafFile];
+  try {
+    execFileSync('openssl', args, { stdio: 'pipe' });
+    return 'ok';
+  } catch (err) {
+    const out = String((err as { stdout?: Buffer }).stdout ?? '');
+    const line = out.split('\n').find((l) => /error \d+/.test(l));
+    return line ?? out;
+  }
+}
+
+interface Forgery {
+  subject: string;
+  names?: x509.JsonGeneralName[];
+  usages?: string[];
+}
+
+/** Whatever an attacker holding the root key might sign: any subject, names and usages. */
+async function forge(rootPem: string, rootKeyPem: string, f: Forgery): Promise<string> {
+  const keys = (await webcrypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, [
+    'sign',
+    'verify',
+  ])) as webcrypto.CryptoKeyPair;
+  const rootCert = new x509.X509Certificate(rootPem);
+  const extensions: x509.Extension[] = [
+    new x509.BasicConstraintsExtension(false, undefined, true),
+    new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+  ];
+  if (f.usages) extensions.push(new x509.ExtendedKeyUsageExtension(f.usages, false));
+  if (f.names) extensions.push(new x509.SubjectAlternativeNameExtension(f.names, false));
+  const cert = await x509.X509CertificateGenerator.create({
+    serialNumber: randomBytes(8).toString('hex').replace(/^./, '1'),
+    subject: f.subject,
+    issuer: rootCert.subject,
+    notBefore: new Date(Date.now() - DAY),
+    notAfter: new Date(Date.now() + DAY),
+    publicKey: keys.publicKey,
+    signingKey: await importRootKey(rootKeyPem),
+    signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' },
+    extensions,
+  });
+  return cert.toString('pem');
+}
+
+const EKU = x509.ExtendedKeyUsage;
+const PANEL = ['192.0.2.7', 'vpn.example.org'];
+const OWN_NAMES: x509.JsonGeneralName[] = [
+  { type: 'ip', value: '192.0.2.7' },
+  { type: 'dns', value: 'vpn.example.org' },
+];
+const OWN_SUBJECT = 'O=start-tunnel, CN=vpn.example.org';
+
+/** Certificates the root key can sign that are not a TLS server certificate for the panel. */
+const FORGERIES: Array<{ what: string; purposes: (string | undefined)[]; f: Forgery }> = [
+  {
+    what: 'S/MIME for a foreign mailbox',
+    purposes: ['smimesign', 'smimeencrypt', 'any', undefined],
+    f: {
+      subject: 'CN=Alice',
+      names: [{ type: 'email', value: 'alice@example.com' }],
+      usages: [EKU.emailProtection],
+    },
+  },
+  {
+    what: 'S/MIME through the subject emailAddress only',
+    purposes: ['smimesign', 'any', undefined],
+    f: { subject: 'O=start-tunnel, E=alice@example.com', usages: [EKU.emailProtection] },
+  },
+  {
+    what: 'S/MIME for the panel itself',
+    purposes: ['smimesign'],
+    f: { subject: OWN_SUBJECT, names: OWN_NAMES, usages: [EKU.emailProtection] },
+  },
+  {
+    what: 'a TLS client certificate for the panel',
+    purposes: ['sslclient'],
+    f: { subject: OWN_SUBJECT, names: OWN_NAMES, usages: [EKU.clientAuth] },
+  },
+  {
+    what: 'a client identity URI',
+    purposes: ['sslclient', 'any', undefined],
+    f: {
+      subject: 'O=start-tunnel, CN=x',
+      names: [{ type: 'url', value: 'spiffe://example.org/admin' }],
+      usages: [EKU.clientAuth],
+    },
+  },
+  {
+    what: 'code signing as another organisation',
+    purposes: ['any', undefined],
+    f: { subject: 'O=Example Software Ltd, CN=Example Software Ltd', usages: [EKU.codeSigning] },
+  },
+  {
+    what: 'code signing as the panel',
+    purposes: ['sslserver', 'sslclient', 'smimesign'],
+    f: { subject: OWN_SUBJECT, names: OWN_NAMES, usages: [EKU.codeSigning] },
+  },
+  {
+    what: 'a TLS server for a foreign name',
+    purposes: ['sslserver', 'any', undefined],
+    f: {
+      subject: 'O=start-tunnel, CN=bank.example.com',
+      names: [{ type: 'dns', value: 'bank.example.com' }],
+      usages: [EKU.serverAuth],
+    },
+  },
+  {
+    what: 'a TLS server for a foreign address',
+    purposes: ['sslserver', 'any', undefined],
+    f: { subject: OWN_SUBJECT, names: [{ type: 'ip', value: '198.51.100.1' }] },
+  },
+];
+
+describe('the root key signs for nothing but the panel (openssl verify)', () => {
+  it('the panel leaf verifies for TLS servers', async () => {
+    const made = await generateCertificate(PANEL, null);
+    const leaf = made.certificate.chainPem[0] ?? '';
+    assert.equal(opensslVerify(made.rootCa.certPem, leaf, 'sslserver'), 'ok');
+    assert.equal(opensslVerify(made.rootCa.certPem, leaf), 'ok');
+    const root = new x509.X509Certificate(made.rootCa.certPem);
+    assert.deepEqual(
+      [...(root.getExtension(x509.ExtendedKeyUsageExtension)?.usages ?? [])],
+      [EKU.serverAuth]
+    );
+  });
+
+  for (const { what, purposes, f } of FORGERIES) {
+    it(`refuses ${what}`, async () => {
+      const made = await generateCertificate(PANEL, null);
+      const pem = await forge(made.rootCa.certPem, made.rootCa.keyPem, f);
+      for (const purpose of purposes) {
+        const outcome = opensslVerify(made.rootCa.certPem, pem, purpose);
+        assert.notEqual(outcome, 'ok', `${what} verified with -purpose ${purpose ?? '(none)'}`);
+      }
+    });
+  }
+
+  it('a root without the limits (an older one) is replaced at the next renewal', async () => {
+    const made = await generateCertificate(PANEL, null);
+    const keys = (await webcrypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, [
+      'sign',
+      'verify',
+    ])) as webcrypto.CryptoKeyPair;
+    const old = await x509.X509CertificateGenerator.createSelfSigned({
+      serialNumber: '01',
+      name: 'CN=start-tunnel Local Root CA, O=start-tunnel',
+      notBefore: new Date(Date.now() - DAY),
+      notAfter: new Date(Date.now() + 3000 * DAY),
+      keys,
+      signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' },
+      extensions: [
+        new x509.BasicConstraintsExtension(true, 0, true),
+        new x509.Extension('2.5.29.30', true, nameConstraintsDer(parseSubjects(PANEL))),
+      ],
+    });
+    const keyPem = x509.PemConverter.encode(
+      await webcrypto.subtle.exportKey('pkcs8', keys.privateKey),
+      'PRIVATE KEY'
+    );
+    const renewed = await generateCertificate(PANEL, { certPem: old.toString('pem'), keyPem });
+    assert.equal(renewed.rootRegenerated, true);
+    assert.match(renewed.rootReason ?? '', /predates the limits/);
+    assert.notEqual(renewed.rootCa.keyPem, made.rootCa.keyPem);
   });
 });
 
