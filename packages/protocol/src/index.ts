@@ -1,7 +1,62 @@
 // SPDX-License-Identifier: MIT
 /**
- * @start-tunnel/protocol: the control plane's wire contract. Public API.
+ * @start-tunnel/protocol: the control plane's wire contract, shared by the server, the CLI and
+ * the panel. One zod schema per method for its parameters and its result (`methods`), the types
+ * inferred from them, error codes, defaults, the name rules, and the typed dispatcher. No I/O,
+ * no native code. The public API; nothing else is imported from outside the package.
  * @module
  */
 
-export {};
+export {
+  isMethodName,
+  isPublic,
+  type MethodName,
+  type MethodSchema,
+  type Methods,
+  methods,
+  type Params,
+  type ParsedParams,
+  type Result,
+} from './contract.ts';
+export * from './defaults.ts';
+export {
+  ErrorCode,
+  type ErrorCodeValue,
+  RpcError,
+  type RpcErrorObject,
+  type RpcId,
+  type RpcRequest,
+  type RpcResponse,
+} from './errors.ts';
+export { parseListen } from './listen.ts';
+export { isInterfaceName, MAX_NAME_LENGTH, nameProblem, nameSchema } from './names.ts';
+export {
+  type DispatcherOptions,
+  type Handler,
+  paramsError,
+  type ResponseHooks,
+  type RpcContext,
+  RpcDispatcher,
+} from './rpc.ts';
+export {
+  type AddedDevice,
+  type DeviceConfig,
+  type DeviceInfo,
+  type ForwardInfo,
+  type Protocol,
+  type StatusInfo,
+  type SubnetInfo,
+  tunnelMethods,
+  type WanInfo,
+} from './tunnel.ts';
+export {
+  type CertificateInfo,
+  type GeneratedCertificateResult,
+  type KeyInfo,
+  MAX_PASSWORD_LENGTH,
+  MIN_PASSWORD_LENGTH,
+  passwordSchema,
+  type SessionInfo,
+  type WebStatus,
+  webMethods,
+} from './web.ts';

@@ -1,76 +1,78 @@
 // SPDX-License-Identifier: MIT
 /**
- * The daemon, `start-tunnel daemon` (systemd runs it in the foreground): opens the state store
- * (taking the data directory's lock), brings up WireGuard in this process on the TUN interface
- * with every subnet's `.1` and every device as a peer, applies nat, then serves the local API.
- * On SIGTERM/SIGINT it closes the API, the interface and the store. On start it always
- * rebuilds everything from the stored state, so a crash (even SIGKILL) needs nothing but a
- * restart. A `DaemonExtension` (the HTTPS panel) runs in the same process on the same RPC table.
+ * The process, assembled: `start-tunnel daemon` (systemd runs it in the foreground).
+ *   1. Take the data directory's lock and load the state (a damaged file stops here).
+ *   2. Start WireGuard on the TUN interface in its own thread and rebuild everything from the
+ *      state (a crash, even SIGKILL, needs nothing but a restart).
+ *   3. Build one dispatcher (the tunnel's methods, `auth.*` and `web.*`) and one Hono app.
+ *   4. Serve the app on the local Unix socket (root) and, as the panel settings say, on HTTPS.
+ * On SIGTERM/SIGINT it undoes these in reverse order.
  * @module
  */
 
-import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import {
+  API_SOCKET,
+  DEFAULT_DATA_DIR,
+  DEFAULT_INTERFACE,
+  DEFAULT_LISTEN_PORT,
+  isInterfaceName,
+  RpcDispatcher,
+} from '@start-tunnel/protocol';
+import {
+  type AddressSource,
+  type Dataplane,
+  initialState,
+  type ModelEnv,
+  parseIPv4,
+  registerTunnelMethods,
+  Store,
+  setWanOverride,
+  systemAddresses,
+  systemEnv,
+  Tunnel,
+} from '@start-tunnel/tunnel';
+import { createWebServer, type WebCoreOptions, type WebServer } from '@start-tunnel/web';
 import { createLogger, type LogLevel } from '@start-tunnel/wg-core';
-import { LocalApi, newLocalSecret, parseListen } from './api.ts';
-import type { Dataplane } from './dataplane.ts';
 import { LinuxDataplane } from './dataplane-linux.ts';
-import { registerTunnelMethods } from './handlers.ts';
-import { parseIPv4 } from './ipv4.ts';
-import { initialState, type ModelEnv, setWanOverride, systemEnv } from './model.ts';
-import { COOKIE_FILE, DAEMON_FILE, type DaemonInfo } from './protocol.ts';
-import { RpcDispatcher } from './rpc.ts';
-import type { State } from './schema.ts';
-import { Store } from './store.ts';
-import { Tunnel } from './tunnel.ts';
-import { type AddressSource, systemAddresses } from './wan.ts';
+import { LocalSocket } from './local.ts';
+import { reservedPorts, tunnelWebStore, webDataOf } from './web-state.ts';
 
-export interface DaemonOptions {
+export interface ServerOptions {
   /** Data directory (default `/var/lib/start-tunnel`). */
-  dataDir: string;
+  dataDir?: string;
   /** TUN interface name (default `wg-start-tunnel`). */
-  interface: string;
+  interface?: string;
   /** WireGuard UDP port (default 51820). */
-  listenPort: number;
-  /** Local API `IP:PORT` (default `127.0.59.60:5960`). */
-  apiListen: string;
-  /** WAN IP override given on the command line (else the stored one, else detection). */
+  listenPort?: number;
+  /** WAN IP override given on the command line (stored, so it survives restarts). */
   wanIp?: string;
   /** Log sink (default stderr). */
   log?: (line: string) => void;
   /** wg-core log level (default: LOG_LEVEL or error). */
   logLevel?: LogLevel;
-  /** Test seams: the data plane, the model's randomness/clock, the host's addresses. */
+  /** Test seams: the data plane, the model's randomness/clock, the host's addresses, the web. */
   dataplane?: Dataplane;
   env?: ModelEnv;
   addresses?: AddressSource;
+  web?: Pick<WebCoreOptions, 'argon2' | 'now' | 'interfaces' | 'throttle'>;
+  /** Check every result against the contract (tests). */
+  checkResults?: boolean;
 }
 
-/** What an extension (the web panel) gets to work with. */
-export interface DaemonContext {
+export interface RunningServer {
   tunnel: Tunnel;
   dispatcher: RpcDispatcher;
-  dataDir: string;
-  log: (line: string) => void;
-  /** Reads and durably updates the opaque `web` section of the state. */
-  webSection: {
-    read(): Record<string, unknown> | null;
-    update(fn: (current: Record<string, unknown> | null) => Record<string, unknown>): Promise<void>;
-  };
-}
-
-export type DaemonExtension = (ctx: DaemonContext) => Promise<{ close(): Promise<void> }>;
-
-export interface RunningDaemon {
-  tunnel: Tunnel;
-  dispatcher: RpcDispatcher;
-  api: LocalApi;
+  web: WebServer;
+  /** Path of the local API socket. */
+  socket: string;
   /** Stops everything; resolves when the lock is released. */
   stop(): Promise<void>;
 }
 
-/** The version in the tunnel package's package.json. */
-export function tunnelVersion(): string {
+/** The version in the server package's package.json. */
+export function serverVersion(): string {
   try {
     const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
     return String(pkg.version);
@@ -79,18 +81,14 @@ export function tunnelVersion(): string {
   }
 }
 
-/** Checks daemon options; throws an Error naming the flag. */
-export function checkDaemonOptions(o: DaemonOptions): void {
-  if (!/^[A-Za-z0-9_.=+-]{1,15}$/.test(o.interface)) {
-    throw new Error(`Invalid --interface "${o.interface}": 1 to 15 letters, digits or _.=+-`);
+/** Checks options; throws an Error naming the flag. The one place daemon flags are checked. */
+export function checkServerOptions(o: ServerOptions): void {
+  if (o.interface !== undefined && !isInterfaceName(o.interface)) {
+    throw new Error(`Invalid --interface "${o.interface}": 1 to 15 letters, digits or _=+.-`);
   }
-  if (!Number.isInteger(o.listenPort) || o.listenPort < 1 || o.listenPort > 65535) {
-    throw new Error(`Invalid --listen-port "${o.listenPort}": expected 1 to 65535`);
-  }
-  try {
-    parseListen(o.apiListen);
-  } catch {
-    throw new Error(`Invalid --api-listen "${o.apiListen}": expected IP:PORT`);
+  const port = o.listenPort;
+  if (port !== undefined && !(Number.isInteger(port) && port >= 1 && port <= 65535)) {
+    throw new Error(`Invalid --listen-port "${port}": expected 1 to 65535`);
   }
   if (o.wanIp !== undefined && parseIPv4(o.wanIp) === null) {
     throw new Error(`Invalid --wan-ip "${o.wanIp}": expected an IPv4 address`);
@@ -101,116 +99,110 @@ const stderrLog = (line: string): void => {
   process.stderr.write(`${line}\n`);
 };
 
-/** Writes `name` in `dir` with mode 0600 atomically. */
-function writePrivate(dir: string, name: string, text: string): void {
-  const tmp = join(dir, `${name}.tmp`);
-  writeFileSync(tmp, text, { mode: 0o600 });
-  renameSync(tmp, join(dir, name));
-}
-
-/** Starts the daemon; resolves once the API answers. */
-export async function startDaemon(
-  options: DaemonOptions,
-  extensions: DaemonExtension[] = []
-): Promise<RunningDaemon> {
-  checkDaemonOptions(options);
+/** Starts the server; resolves once the local API answers. */
+export async function startServer(options: ServerOptions = {}): Promise<RunningServer> {
+  checkServerOptions(options);
+  const dataDir = options.dataDir ?? DEFAULT_DATA_DIR;
+  const iface = options.interface ?? DEFAULT_INTERFACE;
+  const listenPort = options.listenPort ?? DEFAULT_LISTEN_PORT;
   const log = options.log ?? stderrLog;
   const env = options.env ?? systemEnv;
   const level: LogLevel =
     options.logLevel ?? (process.env.LOG_LEVEL === 'verbose' ? 'verbose' : 'error');
-  const store = await Store.open(options.dataDir, () => initialState(env));
+
+  // 1. lock and state
+  const store = await Store.open(dataDir, () => initialState(env));
   let tunnel: Tunnel | null = null;
-  let api: LocalApi | null = null;
-  const closers: { close(): Promise<void> }[] = [];
+  let web: WebServer | null = null;
+  let local: LocalSocket | null = null;
   try {
-    // `--wan-ip` also sets the stored override so that it survives restarts without the flag
+    webDataOf(store.state.web);
     if (options.wanIp !== undefined && store.state.wan.override !== options.wanIp) {
       await store.commit(setWanOverride(store.state, options.wanIp));
     }
+
+    // 2. the data plane, rebuilt from the state
     const dataplane =
       options.dataplane ??
       new LinuxDataplane({
-        interface: options.interface,
-        listenPort: options.listenPort,
-        logger: createLogger(level, `${options.interface}: `),
+        interface: iface,
+        listenPort,
+        logger: createLogger(level, `${iface}: `),
       });
     tunnel = new Tunnel({
       store,
       dataplane,
       env,
       addresses: options.addresses ?? systemAddresses,
-      interface: options.interface,
-      listenPort: options.listenPort,
+      interface: iface,
+      listenPort,
       log,
+      reserved: reservedPorts,
     });
     await tunnel.start();
-    const dispatcher = new RpcDispatcher();
-    registerTunnelMethods(dispatcher, tunnel, tunnelVersion());
-    const secret = newLocalSecret();
-    writePrivate(options.dataDir, COOKIE_FILE, `${secret}\n`);
-    const t = tunnel;
-    const ctx: DaemonContext = {
-      tunnel: t,
+
+    // 3. one dispatcher, one app
+    const dispatcher = new RpcDispatcher({ checkResults: options.checkResults ?? false });
+    registerTunnelMethods(dispatcher, tunnel, serverVersion());
+    web = createWebServer({
+      ...options.web,
       dispatcher,
-      dataDir: options.dataDir,
+      store: tunnelWebStore(tunnel),
       log,
-      webSection: {
-        read: () => t.state.web,
-        update: (fn) =>
-          t.change((s: State) => ({ state: { ...s, web: fn(s.web) }, result: undefined })),
-      },
-    };
-    for (const ext of extensions) closers.push(await ext(ctx));
-    api = await LocalApi.listen({ dispatcher, secret: () => secret, listen: options.apiListen });
-    const info: DaemonInfo = {
-      pid: process.pid,
-      api: api.address,
-      interface: options.interface,
-      listenPort: options.listenPort,
-      startedAt: tunnel.startedAt.toISOString(),
-    };
-    writePrivate(options.dataDir, DAEMON_FILE, `${JSON.stringify(info, null, 2)}\n`);
+      tunnelInterface: iface,
+    });
+
+    // 4. the listeners
+    local = await LocalSocket.listen(join(dataDir, API_SOCKET), web.app);
+    try {
+      await web.reload();
+    } catch (err) {
+      // The server runs on without the panel (its address may be gone after a reboot); the
+      // next `web set-listen` or `web enable` tries again.
+      const listen = web.core.store.read().webserver.listen ?? '?';
+      log(`web: the HTTPS panel cannot listen on ${listen}: ${(err as Error).message}`);
+    }
+
     const wanTimer = setInterval(() => void t.refreshWan(), 30_000);
     wanTimer.unref();
-    const a = api;
+    const t = tunnel;
+    const w = web;
+    const l = local;
     let stopping: Promise<void> | null = null;
     const stop = () => {
       stopping ??= (async () => {
         clearInterval(wanTimer);
-        rmSync(join(options.dataDir, DAEMON_FILE), { force: true });
-        await a.close();
-        for (const c of closers.reverse()) await c.close().catch(() => {});
+        await l.close().catch(() => {});
+        await w.close().catch(() => {});
         await t.stop();
         await store.close();
       })();
       return stopping;
     };
     log(
-      `start-tunnel ${tunnelVersion()}: ${options.interface} on UDP ${options.listenPort}, ` +
-        `API on ${api.address}, ${Object.keys(store.state.subnets).length} subnet(s)`
+      `start-tunnel ${serverVersion()}: ${iface} on UDP ${listenPort}, API on ${local.path}, ` +
+        `${Object.keys(store.state.subnets).length} subnet(s)`
     );
-    return { tunnel, dispatcher, api, stop };
+    return { tunnel, dispatcher, web, socket: local.path, stop };
   } catch (err) {
-    await api?.close().catch(() => {});
-    for (const c of closers.reverse()) await c.close().catch(() => {});
+    await local?.close().catch(() => {});
+    await web?.close().catch(() => {});
     await tunnel?.stop().catch(() => {});
     await store.close().catch(() => {});
     throw err;
   }
 }
 
-/** Runs the daemon until SIGTERM or SIGINT. */
-export async function runDaemon(
-  options: DaemonOptions,
-  extensions: DaemonExtension[] = []
-): Promise<void> {
-  const daemon = await startDaemon(options, extensions);
+/** Runs the server until SIGTERM or SIGINT. */
+export async function runServer(options: ServerOptions = {}): Promise<void> {
+  const server = await startServer(options);
+  const log = options.log ?? stderrLog;
   await new Promise<void>((resolve) => {
     const onSignal = (sig: string) => {
-      (options.log ?? stderrLog)(`${sig}: stopping`);
+      log(`${sig}: stopping`);
       process.off('SIGTERM', onTerm);
       process.off('SIGINT', onInt);
-      daemon.stop().then(resolve, resolve);
+      server.stop().then(resolve, resolve);
     };
     const onTerm = () => onSignal('SIGTERM');
     const onInt = () => onSignal('SIGINT');

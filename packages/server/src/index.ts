@@ -1,7 +1,28 @@
 // SPDX-License-Identifier: MIT
 /**
- * @start-tunnel/server: the start-tunnel process. Public API.
+ * @start-tunnel/server: the start-tunnel process — the one place where the packages are put
+ * together (`daemon.ts`): the state store and controller of `@start-tunnel/tunnel`, WireGuard in
+ * its own thread (`dataplane-linux.ts`), one dispatcher for the contract of
+ * `@start-tunnel/protocol`, and one Hono app of `@start-tunnel/web` served on the local Unix
+ * socket and on HTTPS. The public API.
  * @module
  */
 
-export {};
+export {
+  checkServerOptions,
+  type RunningServer,
+  runServer,
+  type ServerOptions,
+  serverVersion,
+  startServer,
+} from './daemon.ts';
+export { LinuxDataplane, type LinuxDataplaneOptions } from './dataplane-linux.ts';
+export { LocalSocket } from './local.ts';
+export {
+  forwardOnPort,
+  PANEL_PORT_NAME,
+  panelPort,
+  reservedPorts,
+  tunnelWebStore,
+  webDataOf,
+} from './web-state.ts';

@@ -1,42 +1,14 @@
 // SPDX-License-Identifier: MIT
-// Test helpers: a deterministic model environment, a temp data dir, and a daemon on the
-// in-memory data plane reached through its real local API.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+// Test kit: a server on the in-memory data plane, reached through its real local Unix socket.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  COOKIE_FILE,
-  type InterfaceAddress,
-  MemoryDataplane,
-  type ModelEnv,
-  type RunningDaemon,
-  startDaemon,
-} from '../src/index.ts';
+import type { InterfaceAddress } from '@start-tunnel/tunnel';
+import { MemoryDataplane, testEnv } from '@start-tunnel/tunnel/testing';
+import { type RunningServer, type ServerOptions, startServer } from '../src/index.ts';
 
-/** Deterministic randomness (a counter) and a settable clock; keys are real X25519 keys. */
-export function testEnv(start = Date.parse('2026-11-25T00:00:00Z')): ModelEnv & { t: number } {
-  let seed = 1;
-  const env = {
-    t: start,
-    now: () => new Date(env.t),
-    randomBytes: (n: number) => {
-      const out = new Uint8Array(n);
-      for (let i = 0; i < n; i++) out[i] = (seed++ * 37) & 255;
-      return out;
-    },
-    generateKeyPair: () => {
-      // deterministic: private key from the counter, public key derived for real
-      const priv = Buffer.from(env.randomBytes(32));
-      priv[0]! &= 248;
-      priv[31] = (priv[31]! & 127) | 64;
-      const privateKey = priv.toString('base64');
-      return { privateKey, publicKey: derive(privateKey) };
-    },
-  };
-  return env;
-}
-
-import { publicKeyOf as derive } from '../src/index.ts';
+export { testEnv };
 
 export function tempDir(): { dir: string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), 'st-test-'));
@@ -49,53 +21,101 @@ export const WAN_ADDRS: InterfaceAddress[] = [
   { name: 'eth0', family: 'IPv4', address: '203.0.113.7', internal: false },
 ];
 
-export interface TestDaemon {
-  daemon: RunningDaemon;
+/** Cheap Argon2 so tests do not spend seconds hashing. */
+export const TEST_ARGON2 = { memoryKiB: 64, iterations: 1, parallelism: 1 };
+
+export interface RawReply {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+/** One HTTP request over a Unix socket. */
+export function socketRequest(
+  socketPath: string,
+  init: { method?: string; path?: string; headers?: Record<string, string>; body?: string }
+): Promise<RawReply> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        socketPath,
+        method: init.method ?? 'POST',
+        path: init.path ?? '/rpc/v0',
+        headers: { host: 'localhost', ...init.headers },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            body: Buffer.concat(chunks).toString('utf8'),
+          })
+        );
+        res.on('error', reject);
+      }
+    );
+    req.on('error', reject);
+    req.end(init.body);
+  });
+}
+
+export interface CallReply {
+  result?: unknown;
+  error?: { code: number; message: string; data?: { field?: string } };
+}
+
+export interface TestServer {
+  server: RunningServer;
   dataplane: MemoryDataplane;
   env: ReturnType<typeof testEnv>;
   dir: string;
-  call(
-    method: string,
-    params?: unknown
-  ): Promise<{
-    result?: unknown;
-    error?: { code: number; message: string; data?: { field?: string } };
-  }>;
+  call(method: string, params?: unknown): Promise<CallReply>;
   stop(): Promise<void>;
 }
 
-/** A daemon on the memory data plane with its local API on 127.0.0.1 (random port). */
-export async function testDaemon(addrs: InterfaceAddress[] = WAN_ADDRS): Promise<TestDaemon> {
+/** Calls a method on a server's local socket. */
+export async function callSocket(
+  socket: string,
+  method: string,
+  params?: unknown
+): Promise<CallReply> {
+  const r = await socketRequest(socket, {
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }),
+  });
+  return JSON.parse(r.body) as CallReply;
+}
+
+/** A server on the memory data plane; results are checked against the contract. */
+export async function testServer(
+  addrs: InterfaceAddress[] = WAN_ADDRS,
+  extra: Partial<ServerOptions> = {}
+): Promise<TestServer> {
   const { dir, cleanup } = tempDir();
   const dataplane = new MemoryDataplane();
   const env = testEnv();
-  const daemon = await startDaemon({
+  const server = await startServer({
     dataDir: dir,
     interface: 'wg-test',
     listenPort: 51820,
-    apiListen: '127.0.0.1:0',
     dataplane,
     env,
     addresses: () => addrs,
     log: () => {},
+    checkResults: true,
+    web: { argon2: TEST_ARGON2 },
+    ...extra,
   });
-  const cookie = readFileSync(join(dir, COOKIE_FILE), 'utf8').trim();
-  const url = `http://${daemon.api.address}/rpc/v0`;
   return {
-    daemon,
+    server,
     dataplane,
     env,
     dir,
-    async call(method, params) {
-      const res = await fetch(url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', cookie: `local=${cookie}` },
-        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }),
-      });
-      return (await res.json()) as never;
-    },
+    call: (method, params) => callSocket(server.socket, method, params),
     async stop() {
-      await daemon.stop();
+      await server.stop();
       cleanup();
     },
   };

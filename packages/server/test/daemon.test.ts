@@ -1,71 +1,50 @@
 // SPDX-License-Identifier: MIT
-// The daemon on the in-memory data plane, driven through its real local API (HTTP + cookie).
+// The server on the in-memory data plane, driven through its real local API (the Unix socket).
 import assert from 'node:assert/strict';
-import { readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import {
-  COOKIE_FILE,
-  DAEMON_FILE,
-  type DeviceConfig,
-  ErrorCode,
-  startDaemon,
-} from '../src/index.ts';
-import { type TestDaemon, testDaemon } from './_env.ts';
+import { API_SOCKET, type DeviceConfig, ErrorCode } from '@start-tunnel/protocol';
+import { MemoryDataplane } from '@start-tunnel/tunnel/testing';
+import { startServer } from '../src/index.ts';
+import { socketRequest, type TestServer, testServer } from './_env.ts';
 
 describe('local API', () => {
-  let t: TestDaemon;
+  let t: TestServer;
   before(async () => {
-    t = await testDaemon();
+    t = await testServer();
   });
   after(async () => {
     await t.stop();
   });
 
-  it('writes daemon.json and a 0600 cookie', () => {
-    const info = JSON.parse(readFileSync(join(t.dir, DAEMON_FILE), 'utf8'));
-    assert.equal(info.api, t.daemon.api.address);
-    assert.equal(info.pid, process.pid);
-    assert.equal(statSync(join(t.dir, COOKIE_FILE)).mode & 0o777, 0o600);
+  it('serves a 0600 socket in the data directory', () => {
+    assert.equal(t.server.socket, join(t.dir, API_SOCKET));
+    const st = statSync(t.server.socket);
+    assert.ok(st.isSocket());
+    assert.equal(st.mode & 0o777, 0o600);
   });
 
-  it('refuses requests without the cookie, with a wrong one, or not JSON', async () => {
-    const url = `http://${t.daemon.api.address}/rpc/v0`;
+  it('refuses what is not a JSON POST', async () => {
     const body = JSON.stringify({ id: 1, method: 'subnet.list' });
-    const none = await fetch(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body,
-    });
-    assert.equal(none.status, 401);
-    assert.equal(
-      ((await none.json()) as { error: { code: number } }).error.code,
-      ErrorCode.Authorization
-    );
-    const wrong = await fetch(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', cookie: 'local=nope' },
-      body,
-    });
-    assert.equal(wrong.status, 401);
-    const cookie = readFileSync(join(t.dir, COOKIE_FILE), 'utf8').trim();
-    const text = await fetch(url, {
-      method: 'POST',
-      headers: { 'content-type': 'text/plain', cookie: `local=${cookie}` },
+    const text = await socketRequest(t.server.socket, {
+      headers: { 'content-type': 'text/plain' },
       body,
     });
     assert.equal(text.status, 415);
-    const bad = await fetch(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', cookie: `local=${cookie}` },
+    const bad = await socketRequest(t.server.socket, {
+      headers: { 'content-type': 'application/json' },
       body: '{"id":1,',
     });
-    assert.equal(
-      ((await bad.json()) as { error: { code: number } }).error.code,
-      ErrorCode.ParseError
-    );
-    const get = await fetch(url, { headers: { cookie: `local=${cookie}` } });
+    assert.equal(JSON.parse(bad.body).error.code, ErrorCode.ParseError);
+    const get = await socketRequest(t.server.socket, { method: 'GET' });
     assert.equal(get.status, 405);
+    const big = await socketRequest(t.server.socket, {
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(Array.from({ length: 65 }, (_, i) => ({ id: i, method: 'status' }))),
+    });
+    assert.equal(big.status, 400);
+    assert.match(JSON.parse(big.body).error.message, /Batch too large/);
   });
 
   it('reports unknown methods and bad params naming the field', async () => {
@@ -109,7 +88,7 @@ describe('local API', () => {
     assert.ok(lines.includes('AllowedIPs = 10.59.50.0/24'));
     assert.ok(lines.includes('Endpoint = 203.0.113.7:51820'), 'the detected WAN address');
     assert.ok(lines.includes('PersistentKeepalive = 25'));
-    assert.ok(lines.includes(`PublicKey = ${t.daemon.tunnel.publicKey}`));
+    assert.ok(lines.includes(`PublicKey = ${t.server.tunnel.publicKey}`));
     assert.ok(lines.some((l) => /^PresharedKey = [A-Za-z0-9+/]{43}=$/.test(l)));
     const custom = (
       await t.call('device.show-config', {
@@ -205,18 +184,18 @@ describe('local API', () => {
     assert.match(wg.error!.message, /51820/);
     const dup = await t.call('port-forward.add', { source: '443', target: '10.59.50.2:1' });
     assert.match(dup.error!.message, /already exists/);
-    assert.equal(Object.keys(t.daemon.tunnel.state.forwards).length, 1);
+    assert.equal(Object.keys(t.server.tunnel.state.forwards).length, 1);
     const off = await t.call('port-forward.set-enabled', { source: '443', enabled: false });
     assert.equal((off.result as { enabled: boolean }).enabled, false);
     assert.equal(t.dataplane.nat?.forwards[0]?.enabled, false);
   });
 
   it('a failed apply rolls the change back', async () => {
-    const before = JSON.stringify(t.daemon.tunnel.state);
+    const before = JSON.stringify(t.server.tunnel.state);
     t.dataplane.failNat = new Error('nft exploded');
     const r = await t.call('port-forward.add', { source: '8080', target: '10.59.50.2:80' });
     assert.match(r.error!.message, /could not be applied and was undone: nft exploded/);
-    assert.equal(JSON.stringify(t.daemon.tunnel.state), before);
+    assert.equal(JSON.stringify(t.server.tunnel.state), before);
     assert.equal(
       t.dataplane.nat?.forwards.some((f) => f.source === '8080'),
       false
@@ -265,38 +244,33 @@ describe('local API', () => {
   });
 
   it('batches run in order', async () => {
-    const url = `http://${t.daemon.api.address}/rpc/v0`;
-    const cookie = readFileSync(join(t.dir, COOKIE_FILE), 'utf8').trim();
-    const res = await fetch(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', cookie: `local=${cookie}` },
+    const res = await socketRequest(t.server.socket, {
+      headers: { 'content-type': 'application/json' },
       body: JSON.stringify([
         { id: 1, method: 'subnet.add', params: { subnet: '10.59.60.0/24', name: 'b' } },
         { id: 2, method: 'device.add', params: { subnet: '10.59.60.0/24', name: 'x' } },
       ]),
     });
-    const out = (await res.json()) as { id: number; result?: { ip?: string } }[];
+    const out = JSON.parse(res.body) as { id: number; result?: { ip?: string } }[];
     assert.equal(out[1]?.result?.ip, '10.59.60.2');
   });
 });
 
 describe('daemon life cycle', () => {
   it('restarts from its state: peers, addresses and forwards come back', async () => {
-    const t = await testDaemon();
+    const t = await testServer();
     await t.call('subnet.add', { subnet: '10.59.70.0/24', name: 'x' });
     const d = (await t.call('device.add', { subnet: '10.59.70.0/24', name: 'y' })).result as {
       publicKey: string;
     };
     await t.call('port-forward.add', { source: '8443', target: '10.59.70.2:443' });
     const dir = t.dir;
-    await t.daemon.stop();
-    const { MemoryDataplane } = await import('../src/index.ts');
+    await t.server.stop();
     const dp = new MemoryDataplane();
-    const again = await startDaemon({
+    const again = await startServer({
       dataDir: dir,
       interface: 'wg-test',
       listenPort: 51820,
-      apiListen: '127.0.0.1:0',
       dataplane: dp,
       env: t.env,
       addresses: () => [{ name: 'eth0', family: 'IPv4', address: '203.0.113.7', internal: false }],
@@ -306,11 +280,10 @@ describe('daemon life cycle', () => {
     assert.ok(dp.addresses.includes('10.59.70.1/24'));
     assert.equal(dp.nat?.forwards[0]?.source, '8443');
     await assert.rejects(
-      startDaemon({
+      startServer({
         dataDir: dir,
         interface: 'wg-test',
         listenPort: 51820,
-        apiListen: '127.0.0.1:0',
         dataplane: new MemoryDataplane(),
         log: () => {},
       }),
@@ -321,15 +294,9 @@ describe('daemon life cycle', () => {
   });
 
   it('rejects bad options naming the flag', async () => {
-    const base = {
-      dataDir: '/nonexistent',
-      interface: 'wg0',
-      listenPort: 51820,
-      apiListen: '127.0.0.1:0',
-    };
-    await assert.rejects(startDaemon({ ...base, interface: 'a/b' }), /Invalid --interface "a\/b"/);
-    await assert.rejects(startDaemon({ ...base, listenPort: 0 }), /Invalid --listen-port "0"/);
-    await assert.rejects(startDaemon({ ...base, apiListen: 'x' }), /Invalid --api-listen "x"/);
-    await assert.rejects(startDaemon({ ...base, wanIp: '1.2.3' }), /Invalid --wan-ip "1\.2\.3"/);
+    const base = { dataDir: '/nonexistent', interface: 'wg0', listenPort: 51820 };
+    await assert.rejects(startServer({ ...base, interface: 'a/b' }), /Invalid --interface "a\/b"/);
+    await assert.rejects(startServer({ ...base, listenPort: 0 }), /Invalid --listen-port "0"/);
+    await assert.rejects(startServer({ ...base, wanIp: '1.2.3' }), /Invalid --wan-ip "1\.2\.3"/);
   });
 });

@@ -12,6 +12,7 @@
  */
 
 import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { ErrorCode, nameProblem, type Protocol, RpcError } from '@start-tunnel/protocol';
 import {
   broadcastOf,
   type Cidr,
@@ -24,13 +25,8 @@ import {
   parseCidr,
   parseIPv4,
 } from './ipv4.ts';
-import { ErrorCode, type Protocol } from './protocol.ts';
-import { RpcError } from './rpc.ts';
 import type { DeviceRecord, ForwardRecord, State, SubnetRecord } from './schema.ts';
 import { SCHEMA_VERSION } from './schema.ts';
-
-/** Longest name or label kept. */
-export const MAX_NAME_LENGTH = 64;
 
 /** What the model needs from the outside world (injected for tests). */
 export interface ModelEnv {
@@ -84,17 +80,11 @@ export function initialState(env: ModelEnv): State {
 
 // ---- names ---------------------------------------------------------------------------------
 
-/** Checks a name or label: 1..64 characters, no control characters (it lands in configs). */
+/** Checks a name or label with the contract's rule (it lands in configs and terminals). */
 export function checkName(field: string, value: string): string {
   const trimmed = value.trim();
-  if (trimmed.length === 0) throw invalid(field, value, 'must not be empty');
-  if ([...trimmed].length > MAX_NAME_LENGTH) {
-    throw invalid(field, value, `longer than ${MAX_NAME_LENGTH} characters`);
-  }
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are the point
-  if (/[\u0000-\u001f\u007f\u2028\u2029]/.test(trimmed)) {
-    throw invalid(field, value, 'must not contain control characters or line breaks');
-  }
+  const problem = nameProblem(trimmed);
+  if (problem) throw invalid(field, value, problem);
   return trimmed;
 }
 

@@ -9,7 +9,7 @@
  * @module
  */
 
-import type { Protocol } from './protocol.ts';
+import type { Protocol } from '@start-tunnel/protocol';
 
 export const SCHEMA_VERSION = 1;
 

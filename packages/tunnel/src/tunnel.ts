@@ -13,10 +13,9 @@
  */
 
 import { type NatState, NatStateError, validateState } from '@start-tunnel/nat';
+import { ErrorCode, ONLINE_WINDOW_MS, RpcError, type WanInfo } from '@start-tunnel/protocol';
 import type { Dataplane, PeerSpec } from './dataplane.ts';
 import { allDevices, type ModelEnv, serverPublicKey } from './model.ts';
-import { ErrorCode, ONLINE_WINDOW_MS, type WanInfo } from './protocol.ts';
-import { RpcError } from './rpc.ts';
 import type { State } from './schema.ts';
 import type { Store } from './store.ts';
 import { type AddressSource, wanInfo } from './wan.ts';
@@ -29,6 +28,18 @@ export interface TunnelOptions {
   interface: string;
   listenPort: number;
   log: (line: string) => void;
+  /**
+   * Ports of the VPS's own services that `state` claims (the panel's HTTPS port while it is
+   * enabled): forwards may not shadow them. A pure function of the state, so a change that moves
+   * the panel is checked against the forwards in the same step.
+   */
+  reserved?: (state: State) => ReservedPort[];
+}
+
+export interface ReservedPort {
+  protocol: 'tcp' | 'udp';
+  port: number;
+  name: string;
 }
 
 /** Ports on the VPS itself that forwards may not take (losing SSH to a forward locks you out). */
@@ -38,7 +49,6 @@ export class Tunnel {
   readonly opts: TunnelOptions;
   readonly startedAt = new Date();
   #queue: Promise<unknown> = Promise.resolve();
-  #extraReserved: { protocol: 'tcp' | 'udp'; port: number; name: string }[] = [];
   #lastWan = '';
   #nat: { ok: boolean; error: string | null; drift: string[] } = {
     ok: false,
@@ -76,11 +86,6 @@ export class Tunnel {
   /** The WAN picture of `state` now: its override (`wan set`, `--wan-ip`), else detection. */
   wan(state: State = this.state): WanInfo {
     return wanInfo(this.opts.addresses(), this.opts.interface, state.wan.override);
-  }
-
-  /** Ports of the VPS's own services forwards may not shadow (the panel adds its port). */
-  setReserved(ports: { protocol: 'tcp' | 'udp'; port: number; name: string }[]): void {
-    this.#extraReserved = ports;
   }
 
   /**
@@ -143,7 +148,7 @@ export class Tunnel {
         enabled: f.enabled,
         ...(f.label !== null ? { label: f.label } : {}),
       })),
-      reserved: [...BASE_RESERVED, ...this.#extraReserved],
+      reserved: [...BASE_RESERVED, ...(this.opts.reserved?.(state) ?? [])],
     };
   }
 

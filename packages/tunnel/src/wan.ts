@@ -9,8 +9,8 @@
  */
 
 import { networkInterfaces } from 'node:os';
+import type { WanInfo } from '@start-tunnel/protocol';
 import { isPublicIPv4, parseIPv4 } from './ipv4.ts';
-import type { WanInfo } from './protocol.ts';
 
 export interface InterfaceAddress {
   name: string;

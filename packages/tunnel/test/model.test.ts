@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { RpcError } from '../src/index.ts';
+import { RpcError } from '@start-tunnel/protocol';
 import {
   addDevice,
   addForward,
@@ -87,6 +87,11 @@ describe('subnets', () => {
     rejects(() => checkName('name', '   '), 'name', /must not be empty/);
     rejects(() => checkName('name', 'x'.repeat(65)), 'name', /longer than 64/);
     rejects(() => checkName('name', 'a\nPrivateKey = x'), 'name', /control characters/);
+    // every character that starts a line somewhere or reorders text (NEL is a line break to
+    // Apple's WireGuard parser; bidi overrides disguise names)
+    for (const c of ['\u0085', '\u2028', '\u2029', '\u009b', '\u202e', '\u2066', '\u0000']) {
+      rejects(() => checkName('name', `phone${c}[Peer]`), 'name', /control characters/);
+    }
     assert.equal(checkName('name', '  café ☕ '), 'café ☕');
   });
   it('removing a subnet removes its devices and their forwards only', () => {

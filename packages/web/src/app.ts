@@ -1,20 +1,31 @@
 // SPDX-License-Identifier: MIT
 /**
- * The HTTP application behind the HTTPS listener (Hono): `POST /rpc/v0` (any `/rpc/…` path, as
- * the original, `starttunnel.md` §1) with the daemon's dispatcher, and the panel pages. Fixes the
- * original's faults listed in §8: bodies must be JSON (415 otherwise), a browser `Origin` must be
- * this server's (403 otherwise) and nothing answers CORS, so another site can neither read
- * responses nor drive the API with the user's cookie. A request is authenticated by a
- * `X-StartOS-Auth-Sig` signature (`key`) or the session cookie (`session`); without either, only
- * methods registered `authenticated: false` run, and anything else is HTTP 401 with code 34.
- * Every response carries a strict Content-Security-Policy: the panel loads nothing from
- * anywhere but this server.
+ * The HTTP application (Hono) behind both listeners: the local Unix socket, where every caller
+ * is root (`auth: local`), and the HTTPS panel. `POST /rpc/v0` (any `/rpc/…` path, as the
+ * original) runs the server's dispatcher; the panel pages are beside it. Bodies must be JSON
+ * (415 otherwise), a browser `Origin` must be this server's (403 otherwise) and nothing answers
+ * CORS, so another site can neither read responses nor drive the API with the user's cookie.
+ * On the panel a request is authenticated by a `X-StartOS-Auth-Sig` signature (`key`) or the
+ * session cookie (`session`).
+ *
+ * Whatever reaches the panel from the internet is cheap to refuse: without authentication the
+ * body may be at most 4 KiB and must be one `auth.login` object (no batch, nothing else), and
+ * anything else is a small 401; batches are capped for everyone (400 past `MAX_BATCH`). The
+ * security headers come from Hono's `secure-headers` (with HSTS and a strict
+ * Content-Security-Policy: the panel loads nothing from anywhere but this server).
  * @module
  */
 
-import { ErrorCode, type RpcContext, type RpcResponse } from '@start-tunnel/tunnel';
+import {
+  ErrorCode,
+  MAX_BATCH,
+  MAX_BODY_BYTES,
+  MAX_UNAUTHENTICATED_BODY_BYTES,
+  type RpcContext,
+  type RpcResponse,
+} from '@start-tunnel/protocol';
 import { Hono } from 'hono';
-import type { WebRequestExtra } from './core.ts';
+import { secureHeaders } from 'hono/secure-headers';
 import {
   type AppDeps,
   contextOf,
@@ -27,21 +38,20 @@ import {
 import { registerPanel } from './panel/routes.ts';
 import { SIGNATURE_HEADER, SignatureError } from './signature.ts';
 
-/** Largest request body accepted. */
-export const MAX_BODY_BYTES = 1 << 20;
+export { MAX_BODY_BYTES };
 
 /** The policy every response carries: same-origin everything, no framing, no plugins. */
-export const CONTENT_SECURITY_POLICY = [
-  "default-src 'self'",
-  "script-src 'self'",
-  "style-src 'self'",
-  "img-src 'self' data:",
-  "connect-src 'self'",
-  "object-src 'none'",
-  "base-uri 'none'",
-  "form-action 'self'",
-  "frame-ancestors 'none'",
-].join('; ');
+export const CONTENT_SECURITY_POLICY = {
+  defaultSrc: ["'self'"],
+  scriptSrc: ["'self'"],
+  styleSrc: ["'self'"],
+  imgSrc: ["'self'", 'data:'],
+  connectSrc: ["'self'"],
+  objectSrc: ["'none'"],
+  baseUri: ["'none'"],
+  formAction: ["'self'"],
+  frameAncestors: ["'none'"],
+};
 
 /**
  * Whether a state-changing request comes from this origin. Browsers send `Origin` (and
@@ -55,16 +65,16 @@ function sameOrigin(c: WebContext): boolean {
   return origin === undefined || origin === new URL(c.req.url).origin;
 }
 
-/** Reads the body up to `MAX_BODY_BYTES`; null when larger. */
-async function readBody(req: Request): Promise<Uint8Array | null> {
-  if (Number(req.headers.get('content-length') ?? 0) > MAX_BODY_BYTES) return null;
+/** Reads the body up to `limit` bytes; null when larger. */
+async function readBody(req: Request, limit: number): Promise<Uint8Array | null> {
+  if (Number(req.headers.get('content-length') ?? 0) > limit) return null;
   if (!req.body) return new Uint8Array();
   const chunks: Uint8Array[] = [];
   let size = 0;
   const reader = req.body.getReader();
   for (let r = await reader.read(); !r.done; r = await reader.read()) {
     size += r.value.length;
-    if (size > MAX_BODY_BYTES) {
+    if (size > limit) {
       await reader.cancel();
       return null;
     }
@@ -73,12 +83,21 @@ async function readBody(req: Request): Promise<Uint8Array | null> {
   return new Uint8Array(Buffer.concat(chunks));
 }
 
-function methodsOf(body: unknown): string[] {
-  const items = Array.isArray(body) ? body : [body];
-  return items.flatMap((i) =>
-    typeof i === 'object' && i !== null && typeof (i as { method?: unknown }).method === 'string'
-      ? [(i as { method: string }).method]
-      : []
+function parseJson(bytes: Uint8Array): { ok: true; value: unknown } | { ok: false } {
+  try {
+    return { ok: true, value: JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes)) };
+  } catch {
+    return { ok: false };
+  }
+}
+
+/** The only thing a stranger may send: one `auth.login` request object. */
+function isLoginRequest(body: unknown): boolean {
+  return (
+    typeof body === 'object' &&
+    body !== null &&
+    !Array.isArray(body) &&
+    (body as { method?: unknown }).method === 'auth.login'
   );
 }
 
@@ -86,25 +105,42 @@ function hasCode(out: RpcResponse | RpcResponse[], code: number): boolean {
   return (Array.isArray(out) ? out : [out]).some((r) => 'error' in r && r.error.code === code);
 }
 
+const UNAUTHORIZED = 'Unauthorized: log in, or sign the request with an authorised key';
+
 async function handleRpc(c: WebContext, deps: AppDeps): Promise<Response> {
   const { core, dispatcher } = deps;
+  if (!sameOrigin(c)) {
+    return rpcFail(
+      c,
+      403,
+      ErrorCode.Authorization,
+      'Cross-origin request refused: the Origin is not this server'
+    );
+  }
   const type = c.req.header('content-type')?.split(';')[0]?.trim().toLowerCase();
   if (type !== 'application/json') {
     return rpcFail(c, 415, ErrorCode.InvalidEnvelope, 'Content-Type must be application/json');
-  }
-  const bytes = await readBody(c.req.raw);
-  if (bytes === null) return rpcFail(c, 413, ErrorCode.InvalidEnvelope, 'Request body too large');
-  let body: unknown;
-  try {
-    body = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
-  } catch {
-    return rpcFail(c, 400, ErrorCode.ParseError, 'Request body is not valid JSON');
   }
 
   let auth: RpcContext['auth'] = 'none';
   let principal: string | null = null;
   const signature = c.req.header(SIGNATURE_HEADER);
-  if (signature !== undefined) {
+  if (c.env?.local === true) {
+    auth = 'local';
+  } else if (signature === undefined) {
+    principal = await sessionOf(c, core);
+    if (principal !== null) auth = 'session';
+  }
+  const limit =
+    auth === 'none' && signature === undefined ? MAX_UNAUTHENTICATED_BODY_BYTES : MAX_BODY_BYTES;
+  const bytes = await readBody(c.req.raw, limit);
+  if (bytes === null) {
+    return auth === 'none' && signature === undefined
+      ? rpcFail(c, 401, ErrorCode.Authorization, UNAUTHORIZED)
+      : rpcFail(c, 413, ErrorCode.InvalidEnvelope, 'Request body too large');
+  }
+
+  if (auth === 'none' && signature !== undefined) {
     // A signed request stands or falls by its signature: no fallback to a cookie.
     try {
       const keyName = (pem: string) => core.keyName(pem);
@@ -119,26 +155,37 @@ async function handleRpc(c: WebContext, deps: AppDeps): Promise<Response> {
       core.log(`web: refused signed request from ${remoteAddressOf(c)}: ${err.message}`);
       return rpcFail(c, err.code === ErrorCode.RateLimited ? 429 : 401, err.code, err.message);
     }
-  } else {
-    principal = await sessionOf(c, core);
-    if (principal !== null) auth = 'session';
   }
-  if (auth === 'none' && methodsOf(body).some((m) => dispatcher.requiresAuth(m))) {
+
+  const parsed = parseJson(bytes);
+  if (!parsed.ok) {
+    return auth === 'none'
+      ? rpcFail(c, 401, ErrorCode.Authorization, UNAUTHORIZED)
+      : rpcFail(c, 400, ErrorCode.ParseError, 'Request body is not valid JSON');
+  }
+  const body = parsed.value;
+  if (auth === 'none' && !isLoginRequest(body)) {
+    return rpcFail(c, 401, ErrorCode.Authorization, UNAUTHORIZED);
+  }
+  if (Array.isArray(body) && body.length > MAX_BATCH) {
     return rpcFail(
       c,
-      401,
-      ErrorCode.Authorization,
-      'Unauthorized: log in, or sign the request with an authorised key'
+      400,
+      ErrorCode.InvalidEnvelope,
+      `Batch too large: at most ${MAX_BATCH} requests`
     );
   }
 
   const cookies: string[] = [];
-  const web: WebRequestExtra = { setCookie: (v) => void cookies.push(v) };
-  const out = await dispatcher.handle(body, contextOf(c, auth, principal, web));
+  const response: NonNullable<RpcContext['response']> = {
+    setCookie: (v) => void cookies.push(v),
+  };
+  const ctx = contextOf(c, auth, principal, c.env?.local === true ? undefined : response);
+  const out = await dispatcher.handle(body, ctx);
   for (const v of cookies) c.header('Set-Cookie', v, { append: true });
   c.header('Cache-Control', 'no-store');
   if (hasCode(out, ErrorCode.RateLimited)) {
-    if (web.retryAfter !== undefined) c.header('Retry-After', String(web.retryAfter));
+    if (response.retryAfter !== undefined) c.header('Retry-After', String(response.retryAfter));
     return c.json(out, 429);
   }
   return c.json(out, 200);
@@ -148,27 +195,19 @@ async function handleRpc(c: WebContext, deps: AppDeps): Promise<Response> {
 export function createApp(deps: AppDeps): Hono<WebEnv> {
   const app = new Hono<WebEnv>();
 
-  app.use('*', async (c, next) => {
-    await next();
-    const h = c.res.headers;
-    h.set('Content-Security-Policy', CONTENT_SECURITY_POLICY);
-    h.set('X-Content-Type-Options', 'nosniff');
-    h.set('X-Frame-Options', 'DENY');
-    h.set('Referrer-Policy', 'no-referrer');
-    h.set('Cross-Origin-Opener-Policy', 'same-origin');
-    h.set('Cross-Origin-Resource-Policy', 'same-origin');
-    h.set('Permissions-Policy', 'camera=(), microphone=(), geolocation=(), interest-cohort=()');
-  });
-
-  app.use('*', async (c, next) => {
-    if (c.req.method === 'GET' || c.req.method === 'HEAD' || sameOrigin(c)) return next();
-    return rpcFail(
-      c,
-      403,
-      ErrorCode.Authorization,
-      `Cross-origin request refused: Origin "${c.req.header('origin') ?? ''}" is not this server`
-    );
-  });
+  app.use(
+    '*',
+    secureHeaders({
+      contentSecurityPolicy: CONTENT_SECURITY_POLICY,
+      // two years, as the HSTS preload list asks (https://hstspreload.org/)
+      strictTransportSecurity: 'max-age=63072000',
+      xFrameOptions: 'DENY',
+      referrerPolicy: 'no-referrer',
+      crossOriginOpenerPolicy: 'same-origin',
+      crossOriginResourcePolicy: 'same-origin',
+      permissionsPolicy: { camera: [], microphone: [], geolocation: [] },
+    })
+  );
 
   app.post('/rpc/*', (c) => handleRpc(c, deps));
   app.all('/rpc/*', (c) => {

@@ -7,9 +7,10 @@
  */
 
 import type { IncomingMessage } from 'node:http';
-import { type RpcContext, type RpcDispatcher, readCookie } from '@start-tunnel/tunnel';
+import type { RpcContext, RpcDispatcher } from '@start-tunnel/protocol';
 import type { Context } from 'hono';
-import type { WebCore, WebRequestExtra } from './core.ts';
+import { getCookie } from 'hono/cookie';
+import type { WebCore } from './core.ts';
 import { clearSessionCookie, SESSION_COOKIE } from './session.ts';
 
 /**
@@ -20,6 +21,8 @@ export interface WebBindings {
   incoming?: IncomingMessage;
   remoteAddress?: string;
   localAddress?: string;
+  /** True on the local Unix socket: the caller is root on this machine. */
+  local?: boolean;
 }
 
 export type WebEnv = { Bindings: WebBindings };
@@ -41,7 +44,7 @@ function localAddressOf(c: WebContext): string {
 /** A JSON-RPC error envelope with an HTTP status. */
 export function rpcFail(
   c: WebContext,
-  status: 400 | 401 | 403 | 405 | 413 | 415 | 429,
+  status: 400 | 401 | 403 | 404 | 405 | 413 | 415 | 429,
   code: number,
   message: string
 ): Response {
@@ -51,7 +54,7 @@ export function rpcFail(
 
 /** The session id behind the request's cookie, or null (an invalid cookie is cleared). */
 export async function sessionOf(c: WebContext, core: WebCore): Promise<string | null> {
-  const token = readCookie(c.req.header('cookie'), SESSION_COOKIE);
+  const token = getCookie(c, SESSION_COOKIE);
   if (!token) return null;
   const id = await core.sessions.authenticate(token);
   if (id === null) c.header('Set-Cookie', clearSessionCookie(), { append: true });
@@ -63,14 +66,14 @@ export function contextOf(
   c: WebContext,
   auth: RpcContext['auth'],
   principal: string | null,
-  web: WebRequestExtra
+  response: RpcContext['response']
 ): RpcContext {
   const ctx: RpcContext = {
     auth,
     remoteAddress: remoteAddressOf(c),
     localAddress: localAddressOf(c),
-    extra: { web },
   };
+  if (response) ctx.response = response;
   if (principal !== null) ctx.principal = principal;
   const ua = c.req.header('user-agent');
   if (ua !== undefined) ctx.userAgent = ua;

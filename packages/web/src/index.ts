@@ -9,15 +9,9 @@
  */
 
 export { CONTENT_SECURITY_POLICY, createApp, MAX_BODY_BYTES } from './app.ts';
-export { WebCore, type WebCoreOptions, type WebRequestExtra } from './core.ts';
+export { WebCore, type WebCoreOptions } from './core.ts';
 export type { AppDeps, WebBindings, WebEnv } from './http.ts';
-export {
-  type GeneratedCertificateResult,
-  type KeyInfo,
-  registerWebMethods,
-  type WebMethods,
-  type WebStatus,
-} from './methods.ts';
+export { registerWebMethods } from './methods.ts';
 export {
   type Argon2Params,
   hashPassword,
@@ -54,6 +48,7 @@ export {
   type WebData,
   type WebStore,
   type WebserverData,
+  webDataSchema,
 } from './state.ts';
 export { GLOBAL as LOGIN_GLOBAL_LIMIT, PER_ADDRESS as LOGIN_ADDRESS_LIMIT } from './throttle.ts';
 export {

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /**
- * The `auth.*` and `web.*` JSON-RPC methods (`starttunnel.md` §2, §6–§8), registered on the
- * daemon's dispatcher beside the tunnel methods, so the local API, the CLI with a signed key and
+ * The handlers of the `auth.*` and `web.*` methods (their schemas are `@start-tunnel/protocol`'s),
+ * registered on the server's dispatcher beside the tunnel's, so the local API, the CLI with a signed key and
  * the panel all reach them the same way. `web.enable` checks in the original's order and answers
  * with the codes `web init` repairs: 41 no listen address, 49 no certificate, 34 no password.
  * No result carries a secret: not the TLS or root keys, not the password hash, not a session
@@ -9,21 +9,22 @@
  * @module
  */
 
-import { ErrorCode, parseListen, type RpcDispatcher, RpcError } from '@start-tunnel/tunnel';
-import { z } from 'zod';
-import { type WebCore, webExtra } from './core.ts';
 import {
-  hashPassword,
-  MAX_PASSWORD_LENGTH,
-  MIN_PASSWORD_LENGTH,
-  randomPassword,
-  verifyPassword,
-} from './password.ts';
-import { clearSessionCookie, type SessionInfo, sessionCookie } from './session.ts';
+  ErrorCode,
+  type GeneratedCertificateResult,
+  type KeyInfo,
+  parseListen,
+  type RpcContext,
+  type RpcDispatcher,
+  RpcError,
+  type WebStatus,
+} from '@start-tunnel/protocol';
+import type { WebCore } from './core.ts';
+import { hashPassword, randomPassword, verifyPassword } from './password.ts';
+import { clearSessionCookie, sessionCookie } from './session.ts';
 import { KeyFormatError, parsePublicKey } from './signature.ts';
 import type { WebData } from './state.ts';
 import {
-  type CertificateInfo,
   canonicalIp,
   certificateInfo,
   chainRoot,
@@ -31,92 +32,6 @@ import {
   importCertificate,
   TlsError,
 } from './tls.ts';
-
-const none = z.object({});
-const password = z
-  .string({ error: 'must be a string' })
-  .min(1, 'must not be empty')
-  .max(MAX_PASSWORD_LENGTH, `must be at most ${MAX_PASSWORD_LENGTH} characters`);
-const newPassword = password.min(
-  MIN_PASSWORD_LENGTH,
-  `must be at least ${MIN_PASSWORD_LENGTH} characters`
-);
-const keyName = z
-  .string({ error: 'must be a string' })
-  .trim()
-  .min(1, 'must not be empty')
-  .max(64, 'must be at most 64 characters')
-  .regex(/^[^\p{Cc}]+$/u, 'must not contain control characters');
-
-export interface KeyInfo {
-  name: string;
-  /** PEM SPKI (the canonical form). */
-  key: string;
-  openssh: string;
-  fingerprint: string;
-  addedAt: string;
-}
-
-export interface WebStatus {
-  enabled: boolean;
-  listen: string | null;
-  /** True while the HTTPS listener is up. */
-  running: boolean;
-  url: string | null;
-  passwordSet: boolean;
-  certificate: CertificateInfo | null;
-  rootCa: { fingerprint: string } | null;
-}
-
-/** What `web.generate-certificate` answers. */
-export interface GeneratedCertificateResult {
-  /** The chain served, leaf first, PEM. */
-  chain: string;
-  /** The root CA certificate, PEM. */
-  rootCa: string;
-  /** SHA-256 of the chain's root, `AB:CD:…`. */
-  fingerprint: string | null;
-  /** True when a new root was made (also the first time): clients must trust it anew. */
-  rootRegenerated: boolean;
-  rootReason: string | null;
-  certificate: CertificateInfo;
-}
-
-type None = Record<string, never>;
-
-/** Parameters and results of the methods registered here (the tunnel's are `Methods`). */
-export interface WebMethods {
-  'auth.login': {
-    params: { password: string };
-    result: { loggedIn: string | null; expiresAt: string | null };
-  };
-  'auth.logout': { params: None; result: null };
-  'auth.set-password': {
-    params: { password: string; currentPassword?: string };
-    result: { sessionsEnded: number };
-  };
-  'auth.reset-password': { params: None; result: { password: string } };
-  'auth.session.list': { params: None; result: SessionInfo[] };
-  'auth.session.kill': { params: { ids: string[] }; result: { killed: string[] } };
-  'auth.key.add': { params: { name: string; key: string }; result: KeyInfo };
-  'auth.key.list': { params: None; result: KeyInfo[] };
-  'auth.key.remove': { params: { key: string }; result: KeyInfo };
-  'web.enable': { params: None; result: { listen: string; url: string } };
-  'web.disable': { params: None; result: null };
-  'web.reset': { params: None; result: null };
-  'web.uninit': { params: None; result: null };
-  'web.set-listen': { params: { listen: string }; result: null };
-  'web.get-listen': { params: None; result: string | null };
-  'web.get-available-ips': { params: None; result: string[] };
-  'web.generate-certificate': {
-    params: { subject?: string[] };
-    result: GeneratedCertificateResult;
-  };
-  'web.import-certificate': { params: { key: string; cert: string }; result: CertificateInfo };
-  'web.get-certificate': { params: None; result: (CertificateInfo & { chain: string }) | null };
-  'web.get-root-ca': { params: None; result: { pem: string; fingerprint: string } | null };
-  'web.status': { params: None; result: WebStatus };
-}
 
 function keyInfo(pem: string, data: { name: string; addedAt: string }): KeyInfo {
   const k = parsePublicKey(pem);
@@ -133,6 +48,35 @@ function urlOf(listen: string): string {
   return `https://${listen}`;
 }
 
+/**
+ * A panel session must prove the password before a lasting change (a new password or signing
+ * key, the panel turned off), so a borrowed browser cannot lock the owner out or keep access
+ * after its session ends. Root on the server and signed keys are trusted, as in the original.
+ */
+async function requireCurrentPassword(
+  core: WebCore,
+  ctx: RpcContext,
+  given: string | undefined
+): Promise<void> {
+  if (ctx.auth !== 'session') return;
+  const hash = core.store.read().password;
+  if (hash === null) return;
+  if (given === undefined) {
+    throw new RpcError(
+      ErrorCode.IncorrectPassword,
+      'Give your current password to make this change from the panel',
+      'currentPassword'
+    );
+  }
+  if (!(await verifyPassword(given, hash))) {
+    throw new RpcError(
+      ErrorCode.IncorrectPassword,
+      'Current password is incorrect',
+      'currentPassword'
+    );
+  }
+}
+
 function tlsError(err: unknown): never {
   if (err instanceof TlsError) throw new RpcError(ErrorCode.OpenSsl, err.message, err.field);
   throw err;
@@ -146,180 +90,137 @@ export function registerWebMethods(dispatcher: RpcDispatcher, core: WebCore): vo
 }
 
 function registerAuth(d: RpcDispatcher, core: WebCore): void {
-  d.register('auth.login', {
-    params: z.object({ password }),
-    authenticated: false,
-    handler: async ({ password: given }, ctx) => {
-      const web = webExtra(ctx);
-      if (!web) {
-        throw new RpcError(
-          ErrorCode.InvalidRequest,
-          'No login is needed here: log in through the HTTPS panel'
-        );
-      }
-      const address = ctx.remoteAddress ?? '';
-      const decision = core.throttle.attempt(address);
-      if (!decision.allowed) {
-        web.retryAfter = decision.retryAfterSeconds;
-        const who = decision.scope === 'global' ? 'on this server' : 'from your address';
-        throw new RpcError(
-          ErrorCode.RateLimited,
-          `Too many login attempts ${who}: retry in ${decision.retryAfterSeconds} s`
-        );
-      }
-      const hash = core.store.read().password;
-      if (hash === null) {
-        throw new RpcError(
-          ErrorCode.Authorization,
-          'No password is set: run web init on the server'
-        );
-      }
-      if (!(await verifyPassword(given, hash))) {
-        core.log(`web: failed login from ${address || 'unknown'}`);
-        throw new RpcError(ErrorCode.IncorrectPassword, 'Incorrect password', 'password');
-      }
-      core.throttle.succeeded(address);
-      const { token, id } = await core.sessions.create(ctx.userAgent ?? null, address || null);
-      web.setCookie(sessionCookie(token));
-      const info = core.sessions.list(id).find((s) => s.id === id);
-      return { loggedIn: info?.loggedIn ?? null, expiresAt: info?.expiresAt ?? null };
-    },
+  d.register('auth.login', async ({ password: given }, ctx) => {
+    const web = ctx.response;
+    if (!web) {
+      throw new RpcError(
+        ErrorCode.InvalidRequest,
+        'No login is needed here: log in through the HTTPS panel'
+      );
+    }
+    const address = ctx.remoteAddress ?? '';
+    const decision = core.throttle.attempt(address);
+    if (!decision.allowed) {
+      web.retryAfter = decision.retryAfterSeconds;
+      const who = decision.scope === 'global' ? 'on this server' : 'from your address';
+      throw new RpcError(
+        ErrorCode.RateLimited,
+        `Too many login attempts ${who}: retry in ${decision.retryAfterSeconds} s`
+      );
+    }
+    const hash = core.store.read().password;
+    if (hash === null) {
+      throw new RpcError(ErrorCode.Authorization, 'No password is set: run web init on the server');
+    }
+    if (!(await verifyPassword(given, hash))) {
+      core.log(`web: failed login from ${address || 'unknown'}`);
+      throw new RpcError(ErrorCode.IncorrectPassword, 'Incorrect password', 'password');
+    }
+    core.throttle.succeeded(address);
+    const { token, id } = await core.sessions.create(ctx.userAgent ?? null, address || null);
+    web.setCookie(sessionCookie(token));
+    const info = core.sessions.list(id).find((s) => s.id === id);
+    return { loggedIn: info?.loggedIn ?? null, expiresAt: info?.expiresAt ?? null };
   });
 
-  d.register('auth.logout', {
-    params: none,
-    handler: async (_p, ctx) => {
-      if (ctx.auth !== 'session' || !ctx.principal) {
-        throw new RpcError(
-          ErrorCode.InvalidRequest,
-          'No session to log out: this request did not come with a session cookie'
-        );
-      }
-      await core.sessions.kill([ctx.principal]);
-      webExtra(ctx)?.setCookie(clearSessionCookie());
-      return null;
-    },
+  d.register('auth.logout', async (_p, ctx) => {
+    if (ctx.auth !== 'session' || !ctx.principal) {
+      throw new RpcError(
+        ErrorCode.InvalidRequest,
+        'No session to log out: this request did not come with a session cookie'
+      );
+    }
+    await core.sessions.kill([ctx.principal]);
+    ctx.response?.setCookie(clearSessionCookie());
+    return null;
   });
 
-  d.register('auth.set-password', {
-    params: z.object({ password: newPassword, currentPassword: password.optional() }),
-    handler: async (p, ctx) => {
-      // A panel session must prove the old password, so a borrowed browser cannot lock the
-      // owner out; the root CLI and signed keys are trusted as the original trusts them.
-      if (ctx.auth === 'session') {
-        const hash = core.store.read().password;
-        if (hash !== null && !(await verifyPassword(p.currentPassword ?? '', hash))) {
-          throw new RpcError(
-            ErrorCode.IncorrectPassword,
-            'Current password is incorrect',
-            'currentPassword'
-          );
-        }
-      }
-      const hash = await hashPassword(p.password, core.argon2);
-      await core.store.update((data) => {
-        data.password = hash;
-      });
-      const keep = ctx.auth === 'session' ? ctx.principal : undefined;
-      return { sessionsEnded: await core.sessions.killAll(keep) };
-    },
+  d.register('auth.set-password', async (p, ctx) => {
+    await requireCurrentPassword(core, ctx, p.currentPassword);
+    const hash = await hashPassword(p.password, core.argon2);
+    await core.store.update((data) => {
+      data.password = hash;
+    });
+    const keep = ctx.auth === 'session' ? ctx.principal : undefined;
+    return { sessionsEnded: await core.sessions.killAll(keep) };
   });
 
-  d.register('auth.reset-password', {
-    params: none,
-    handler: async (_p, ctx) => {
-      if (ctx.auth !== 'local') {
-        throw new RpcError(
-          ErrorCode.Authorization,
-          'auth.reset-password is only for root on the server (start-tunnel auth reset-password)'
-        );
-      }
-      const fresh = randomPassword();
-      const hash = await hashPassword(fresh, core.argon2);
-      await core.store.update((data) => {
-        data.password = hash;
-      });
-      await core.sessions.killAll();
-      return { password: fresh };
-    },
+  d.register('auth.reset-password', async (_p, ctx) => {
+    if (ctx.auth !== 'local') {
+      throw new RpcError(
+        ErrorCode.Authorization,
+        'auth.reset-password is only for root on the server (start-tunnel auth reset-password)'
+      );
+    }
+    const fresh = randomPassword();
+    const hash = await hashPassword(fresh, core.argon2);
+    await core.store.update((data) => {
+      data.password = hash;
+    });
+    await core.sessions.killAll();
+    return { password: fresh };
   });
 
-  d.register('auth.session.list', {
-    params: none,
-    handler: (_p, ctx) => core.sessions.list(ctx.auth === 'session' ? ctx.principal : undefined),
-  });
+  d.register('auth.session.list', (_p, ctx) =>
+    core.sessions.list(ctx.auth === 'session' ? ctx.principal : undefined)
+  );
 
-  d.register('auth.session.kill', {
-    params: z.object({
-      ids: z
-        .array(z.string().regex(/^[a-z2-7]{52}$/, 'must be a session id'), {
-          error: 'must be an array of session ids',
-        })
-        .min(1, 'must name at least one session'),
-    }),
-    handler: async ({ ids }, ctx) => {
-      const killed = await core.sessions.kill(ids);
-      if (ctx.auth === 'session' && ctx.principal && killed.includes(ctx.principal)) {
-        webExtra(ctx)?.setCookie(clearSessionCookie());
-      }
-      return { killed };
-    },
+  d.register('auth.session.kill', async ({ ids }, ctx) => {
+    const killed = await core.sessions.kill(ids);
+    if (ctx.auth === 'session' && ctx.principal && killed.includes(ctx.principal)) {
+      ctx.response?.setCookie(clearSessionCookie());
+    }
+    return { killed };
   });
 }
 
 function registerKeys(d: RpcDispatcher, core: WebCore): void {
-  d.register('auth.key.add', {
-    params: z.object({ name: keyName, key: z.string({ error: 'must be a string' }).max(8192) }),
-    handler: async ({ name, key }) => {
-      let parsed: ReturnType<typeof parsePublicKey>;
-      try {
-        parsed = parsePublicKey(key);
-      } catch (err) {
-        if (err instanceof KeyFormatError) {
-          throw new RpcError(ErrorCode.InvalidParams, `Invalid key: ${err.message}`, 'key');
-        }
-        throw err;
+  d.register('auth.key.add', async ({ name, key, currentPassword }, ctx) => {
+    await requireCurrentPassword(core, ctx, currentPassword);
+    let parsed: ReturnType<typeof parsePublicKey>;
+    try {
+      parsed = parsePublicKey(key);
+    } catch (err) {
+      if (err instanceof KeyFormatError) {
+        throw new RpcError(ErrorCode.InvalidParams, `Invalid key: ${err.message}`, 'key');
       }
-      const keys = core.store.read().keys;
-      const clash = Object.entries(keys).find(([pem, k]) => k.name === name && pem !== parsed.pem);
-      if (clash) {
-        throw new RpcError(ErrorCode.InvalidParams, `A key named "${name}" already exists`, 'name');
-      }
-      const addedAt = keys[parsed.pem]?.addedAt ?? new Date(core.now()).toISOString();
-      await core.store.update((data) => {
-        data.keys[parsed.pem] = { name, addedAt };
-      });
-      return keyInfo(parsed.pem, { name, addedAt });
-    },
+      throw err;
+    }
+    const keys = core.store.read().keys;
+    const clash = Object.entries(keys).find(([pem, k]) => k.name === name && pem !== parsed.pem);
+    if (clash) {
+      throw new RpcError(ErrorCode.InvalidParams, `A key named "${name}" already exists`, 'name');
+    }
+    const addedAt = keys[parsed.pem]?.addedAt ?? new Date(core.now()).toISOString();
+    await core.store.update((data) => {
+      data.keys[parsed.pem] = { name, addedAt };
+    });
+    return keyInfo(parsed.pem, { name, addedAt });
   });
 
-  d.register('auth.key.list', {
-    params: none,
-    handler: () =>
-      Object.entries(core.store.read().keys)
-        .map(([pem, k]) => keyInfo(pem, k))
-        .sort((a, b) => a.name.localeCompare(b.name)),
-  });
+  d.register('auth.key.list', () =>
+    Object.entries(core.store.read().keys)
+      .map(([pem, k]) => keyInfo(pem, k))
+      .sort((a, b) => a.name.localeCompare(b.name))
+  );
 
-  d.register('auth.key.remove', {
-    params: z.object({ key: z.string({ error: 'must be a string' }).min(1, 'must not be empty') }),
-    handler: async ({ key }) => {
-      const keys = core.store.read().keys;
-      let pem: string | undefined;
-      try {
-        pem = parsePublicKey(key).pem;
-      } catch {
-        pem = Object.keys(keys).find((k) => keys[k]?.name === key.trim());
-      }
-      const entry = pem === undefined ? undefined : keys[pem];
-      if (pem === undefined || entry === undefined) {
-        throw new RpcError(ErrorCode.NotFound, `No key "${key.trim()}" is authorised`, 'key');
-      }
-      await core.store.update((data) => {
-        delete data.keys[pem];
-      });
-      return keyInfo(pem, entry);
-    },
+  d.register('auth.key.remove', async ({ key, currentPassword }, ctx) => {
+    await requireCurrentPassword(core, ctx, currentPassword);
+    const keys = core.store.read().keys;
+    let pem: string | undefined;
+    try {
+      pem = parsePublicKey(key).pem;
+    } catch {
+      pem = Object.keys(keys).find((k) => keys[k]?.name === key.trim());
+    }
+    const entry = pem === undefined ? undefined : keys[pem];
+    if (pem === undefined || entry === undefined) {
+      throw new RpcError(ErrorCode.NotFound, `No key "${key.trim()}" is authorised`, 'key');
+    }
+    await core.store.update((data) => {
+      delete data.keys[pem];
+    });
+    return keyInfo(pem, entry);
   });
 }
 
@@ -348,43 +249,42 @@ async function applyOrRevert(
 function registerWeb(d: RpcDispatcher, core: WebCore): void {
   const web = () => core.store.read().webserver;
 
-  d.register('web.enable', {
-    params: none,
-    handler: async () => {
-      const w = web();
-      if (w.listen === null) {
-        throw new RpcError(ErrorCode.ParseNetAddress, 'Listen address is not set: web set-listen');
-      }
-      if (w.certificate === null) {
-        throw new RpcError(ErrorCode.OpenSsl, 'Certificate is not set: web generate-certificate');
-      }
-      if (core.store.read().password === null) {
-        throw new RpcError(ErrorCode.Authorization, 'Password is not set: auth set-password');
-      }
-      const listen = w.listen;
-      await core.store.update((data) => {
-        data.webserver.enabled = true;
-      });
-      await applyOrRevert(core, listen, (data) => {
-        data.webserver.enabled = w.enabled;
-      });
-      return { listen, url: urlOf(core.bound() ?? listen) };
-    },
+  d.register('web.enable', async () => {
+    const w = web();
+    if (w.listen === null) {
+      throw new RpcError(ErrorCode.ParseNetAddress, 'Listen address is not set: web set-listen');
+    }
+    if (w.certificate === null) {
+      throw new RpcError(ErrorCode.OpenSsl, 'Certificate is not set: web generate-certificate');
+    }
+    if (core.store.read().password === null) {
+      throw new RpcError(ErrorCode.Authorization, 'Password is not set: auth set-password');
+    }
+    const listen = w.listen;
+    await core.store.update((data) => {
+      data.webserver.enabled = true;
+    });
+    await applyOrRevert(core, listen, (data) => {
+      data.webserver.enabled = w.enabled;
+    });
+    return { listen, url: urlOf(core.bound() ?? listen) };
   });
 
-  d.register('web.disable', {
-    params: none,
-    handler: async () => {
-      await core.store.update((data) => {
-        data.webserver.enabled = false;
-      });
-      await core.apply();
-      return null;
-    },
+  d.register('web.disable', async ({ currentPassword }, ctx) => {
+    await requireCurrentPassword(core, ctx, currentPassword);
+    await core.store.update((data) => {
+      data.webserver.enabled = false;
+    });
+    await core.apply();
+    return null;
   });
 
   // `web reset` was renamed `web uninit` upstream (§2); both names work.
-  const reset = async () => {
+  const reset = async (
+    { currentPassword }: { currentPassword?: string | undefined },
+    ctx: RpcContext
+  ) => {
+    await requireCurrentPassword(core, ctx, currentPassword);
     await core.store.update((data) => {
       data.webserver.enabled = false;
       data.webserver.listen = null;
@@ -396,64 +296,56 @@ function registerWeb(d: RpcDispatcher, core: WebCore): void {
     await core.apply();
     return null;
   };
-  d.register('web.reset', { params: none, handler: reset });
-  d.register('web.uninit', { params: none, handler: reset });
+  d.register('web.reset', reset);
+  d.register('web.uninit', reset);
 
-  d.register('web.set-listen', {
-    params: z.object({ listen: z.string({ error: 'must be a string' }).max(64) }),
-    handler: async ({ listen }) => {
-      let host: string;
-      let port: number;
+  d.register('web.set-listen', async ({ listen }) => {
+    let host: string;
+    let port: number;
+    try {
+      ({ host, port } = parseListen(listen.trim()));
+    } catch (err) {
+      throw new RpcError(ErrorCode.ParseNetAddress, (err as Error).message, 'listen');
+    }
+    const ip = canonicalIp(host);
+    if (ip === null) {
+      throw new RpcError(
+        ErrorCode.ParseNetAddress,
+        `Invalid listen address "${listen}": the host must be an IP address`,
+        'listen'
+      );
+    }
+    const canonical = ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`;
+    if (core.bound() !== canonical) {
       try {
-        ({ host, port } = parseListen(listen.trim()));
+        await core.testBind(ip, port);
       } catch (err) {
-        throw new RpcError(ErrorCode.ParseNetAddress, (err as Error).message, 'listen');
-      }
-      const ip = canonicalIp(host);
-      if (ip === null) {
         throw new RpcError(
           ErrorCode.ParseNetAddress,
-          `Invalid listen address "${listen}": the host must be an IP address`,
+          `${canonical} is not available to bind to: ${(err as Error).message}`,
           'listen'
         );
       }
-      const canonical = ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`;
-      if (core.bound() !== canonical) {
-        try {
-          await core.testBind(ip, port);
-        } catch (err) {
-          throw new RpcError(
-            ErrorCode.ParseNetAddress,
-            `${canonical} is not available to bind to: ${(err as Error).message}`,
-            'listen'
-          );
-        }
-      }
-      const previous = web();
-      await core.store.update((data) => {
-        data.webserver.listen = canonical;
+    }
+    const previous = web();
+    await core.store.update((data) => {
+      data.webserver.listen = canonical;
+    });
+    if (previous.enabled) {
+      await applyOrRevert(core, canonical, (data) => {
+        data.webserver.listen = previous.listen;
       });
-      if (previous.enabled) {
-        await applyOrRevert(core, canonical, (data) => {
-          data.webserver.listen = previous.listen;
-        });
-      }
-      return null;
-    },
+    }
+    return null;
   });
 
-  d.register('web.get-listen', { params: none, handler: () => web().listen });
+  d.register('web.get-listen', () => web().listen);
 
-  d.register('web.get-available-ips', { params: none, handler: () => core.availableIps() });
+  d.register('web.get-available-ips', () => core.availableIps());
 
-  d.register('web.generate-certificate', {
-    params: z.object({
-      subject: z
-        .array(z.string().max(253), { error: 'must be an array of IPs and DNS names' })
-        .max(64, 'must name at most 64 subjects')
-        .default([]),
-    }),
-    handler: async ({ subject }): Promise<GeneratedCertificateResult> => {
+  d.register(
+    'web.generate-certificate',
+    async ({ subject }): Promise<GeneratedCertificateResult> => {
       const w = web();
       const listenIp = w.listen ? canonicalIp(parseListen(w.listen).host) : null;
       const usable = listenIp !== null && listenIp !== '0.0.0.0' && listenIp !== '::';
@@ -480,60 +372,45 @@ function registerWeb(d: RpcDispatcher, core: WebCore): void {
         rootReason: made.rootReason,
         certificate: certificateInfo(made.certificate),
       };
-    },
+    }
+  );
+
+  d.register('web.import-certificate', async ({ key, cert }) => {
+    let data: ReturnType<typeof importCertificate>;
+    try {
+      data = importCertificate(key, cert);
+    } catch (err) {
+      tlsError(err);
+    }
+    await core.store.update((d) => {
+      d.webserver.certificate = data;
+    });
+    if (web().enabled) await core.apply();
+    return certificateInfo(data);
   });
 
-  d.register('web.import-certificate', {
-    params: z.object({
-      key: z.string({ error: 'must be a PEM private key' }).max(65536),
-      cert: z.string({ error: 'must be a PEM certificate chain' }).max(262144),
-    }),
-    handler: async ({ key, cert }) => {
-      let data: ReturnType<typeof importCertificate>;
-      try {
-        data = importCertificate(key, cert);
-      } catch (err) {
-        tlsError(err);
-      }
-      await core.store.update((d) => {
-        d.webserver.certificate = data;
-      });
-      if (web().enabled) await core.apply();
-      return certificateInfo(data);
-    },
+  d.register('web.get-certificate', () => {
+    const c = web().certificate;
+    return c === null ? null : { chain: c.chainPem.join(''), ...certificateInfo(c) };
   });
 
-  d.register('web.get-certificate', {
-    params: none,
-    handler: () => {
-      const c = web().certificate;
-      return c === null ? null : { chain: c.chainPem.join(''), ...certificateInfo(c) };
-    },
+  d.register('web.get-root-ca', () => {
+    const c = web().certificate;
+    return c === null ? null : chainRoot(c.chainPem);
   });
 
-  d.register('web.get-root-ca', {
-    params: none,
-    handler: () => {
-      const c = web().certificate;
-      return c === null ? null : chainRoot(c.chainPem);
-    },
-  });
-
-  d.register('web.status', {
-    params: none,
-    handler: (): WebStatus => {
-      const w = web();
-      const bound = core.bound();
-      const root = w.certificate ? chainRoot(w.certificate.chainPem) : null;
-      return {
-        enabled: w.enabled,
-        listen: w.listen,
-        running: bound !== null,
-        url: bound ? urlOf(bound) : null,
-        passwordSet: core.store.read().password !== null,
-        certificate: w.certificate ? certificateInfo(w.certificate) : null,
-        rootCa: root ? { fingerprint: root.fingerprint } : null,
-      };
-    },
+  d.register('web.status', (): WebStatus => {
+    const w = web();
+    const bound = core.bound();
+    const root = w.certificate ? chainRoot(w.certificate.chainPem) : null;
+    return {
+      enabled: w.enabled,
+      listen: w.listen,
+      running: bound !== null,
+      url: bound ? urlOf(bound) : null,
+      passwordSet: core.store.read().password !== null,
+      certificate: w.certificate ? certificateInfo(w.certificate) : null,
+      rootCa: root ? { fingerprint: root.fingerprint } : null,
+    };
   });
 }

@@ -6,9 +6,12 @@
  * (`starttunnel.md` §3) with two changes: the root CA key is kept so renewals re-use the root
  * (§6 discards it), and sessions carry a creation time used for absolute expiry (§7 sessions
  * never expire). Everything is plain data (strings, numbers, booleans, null, arrays, records) so
- * the daemon can store it as CBOR or JSON as is.
+ * the daemon can store it as CBOR or JSON as is. `webDataSchema` checks a stored section when the
+ * server loads it, so a damaged file is refused at start, not half-used.
  * @module
  */
+
+import { z } from 'zod';
 
 export interface CertificateData {
   /** The leaf private key, PKCS#8 PEM. Secret: never leaves the server. */
@@ -56,6 +59,30 @@ export interface WebData {
   /** Keyed by the session id: lowercase base32 of SHA-256(token); tokens are never stored. */
   sessions: Record<string, SessionData>;
 }
+
+const isoTime = z.iso.datetime();
+const pem = z.string().min(1);
+
+/** The stored shape, checked on load (unknown fields are refused: nothing is kept unseen). */
+export const webDataSchema = z.strictObject({
+  webserver: z.strictObject({
+    enabled: z.boolean(),
+    listen: z.string().nullable(),
+    certificate: z.strictObject({ keyPem: pem, chainPem: z.array(pem).min(1) }).nullable(),
+    rootCa: z.strictObject({ keyPem: pem, certPem: pem }).nullable(),
+  }),
+  password: z.string().startsWith('$argon2id$').nullable(),
+  keys: z.record(pem, z.strictObject({ name: z.string(), addedAt: isoTime })),
+  sessions: z.record(
+    z.string(),
+    z.strictObject({
+      loggedIn: isoTime,
+      lastActive: isoTime,
+      userAgent: z.string().nullable(),
+      remoteAddress: z.string().nullable(),
+    })
+  ),
+}) satisfies z.ZodType<WebData>;
 
 /** The state of a fresh install: web disabled, nothing set. */
 export function emptyWebData(): WebData {

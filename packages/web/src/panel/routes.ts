@@ -13,14 +13,15 @@ import type {
   DeviceConfig,
   DeviceInfo,
   ForwardInfo,
+  KeyInfo,
   RpcContext,
   StatusInfo,
   SubnetInfo,
-} from '@start-tunnel/tunnel';
+  WebStatus,
+} from '@start-tunnel/protocol';
 import type { Hono } from 'hono';
 import QRCode from 'qrcode';
 import { type AppDeps, contextOf, sessionOf, type WebContext, type WebEnv } from '../http.ts';
-import type { KeyInfo, WebStatus } from '../methods.ts';
 import type { SessionInfo } from '../session.ts';
 import { PANEL_CSS, PANEL_ICON, PANEL_JS } from './assets.ts';
 import { type Html, html, raw } from './html.ts';
