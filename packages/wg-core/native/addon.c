@@ -161,7 +161,9 @@ static const export_fn exported[] = {
     {"ioStart", js_io_start},       {"ioStop", js_io_stop},
     {"ioClose", js_io_close},       {"ioFd", js_io_fd},
     {"tunWrite", js_tun_write},     {"udpSend", js_udp_send},
-    {"fileLock", js_file_lock},
+    {"fileLock", js_file_lock},     {"tunAdopt", js_tun_adopt},
+    {"tunLink", js_tun_link},       {"tunSetMtu", js_tun_set_mtu},
+    {"tunSetUp", js_tun_set_up},    {"routeWatch", js_route_watch},
 };
 
 NAPI_MODULE_INIT() {
@@ -177,6 +179,6 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "IO_MAX_BATCH", make_u32(env, IO_MAX_BATCH));
   napi_set_named_property(env, exports, "IFF_UP", make_u32(env, IFF_UP));
   napi_set_named_property(env, exports, "IFF_RUNNING", make_u32(env, IFF_RUNNING));
-  napi_set_named_property(env, exports, "ABI", make_u32(env, 1));
+  napi_set_named_property(env, exports, "ABI", make_u32(env, 2));
   return exports;
 }

@@ -4,7 +4,8 @@
  * socket) watched by a uv_poll_t on the Node event loop. When it turns readable, the callback
  * drains up to `max` packets straight into the caller's slab (packet i at slot i + headroom,
  * lengths and offsets into the caller's Uint32Arrays, UDP source addresses into a 20-byte
- * record per slot) and calls JS once for the whole batch. Writes go out a batch per call:
+ * record per slot, with the local address from IP_PKTINFO / IPV6_PKTINFO) and calls JS once for
+ * the whole batch. Writes go out a batch per call:
  * write() per packet on a TUN, sendmmsg() on UDP. Per-packet failures are counted, never thrown.
  * Nothing here allocates per packet.
  */
@@ -23,6 +24,8 @@ static void io_free(io_handle *h) {
   free(h->msgs);
   free(h->iovs);
   free(h->names);
+  free(h->ctrl);
+  free(h->recidx);
   free(h);
 }
 
@@ -105,7 +108,10 @@ io_handle *io_new(napi_env env, int kind, int fd, napi_value *external) {
     h->msgs = calloc(IO_MAX_BATCH, sizeof *h->msgs);
     h->iovs = calloc(IO_MAX_BATCH, sizeof *h->iovs);
     h->names = calloc(IO_MAX_BATCH, sizeof *h->names);
-    if (h->msgs == NULL || h->iovs == NULL || h->names == NULL) {
+    h->ctrl = aligned_alloc(_Alignof(struct cmsghdr), (size_t)IO_MAX_BATCH * IO_CTRL_SIZE);
+    h->recidx = calloc(IO_MAX_BATCH, sizeof *h->recidx);
+    if (h->msgs == NULL || h->iovs == NULL || h->names == NULL || h->ctrl == NULL ||
+        h->recidx == NULL) {
       close(fd);
       io_free(h);
       throw_errno(env, ENOMEM, "calloc", "Cannot allocate UDP batch buffers");
@@ -144,13 +150,13 @@ static void on_poll(uv_poll_t *p, int status, int events) {
   if (status < 0) {
     /* The loop could not poll the descriptor; report it like a fatal read error. */
     uv_poll_stop(&h->poll);
-    if (h->kind != IO_LINK) {
+    if (h->kind != IO_LINK && h->kind != IO_ROUTE) {
       napi_value argv[3] = {make_u32(h->env, 0), make_u32(h->env, 0), make_i32(h->env, -status)};
       io_call(h, 3, argv);
     }
   } else if (h->kind == IO_TUN) {
     io_drain_tun(h);
-  } else if (h->kind == IO_LINK) {
+  } else if (h->kind == IO_LINK || h->kind == IO_ROUTE) {
     io_drain_link(h);
   } else {
     io_drain_udp(h);
@@ -171,9 +177,10 @@ int io_watch(io_handle *h, napi_value cb) {
   if (napi_create_reference(env, cb, 1, &h->cb) != napi_ok) return -1;
   if (h->actx == NULL) {
     napi_value name;
-    const char *label = h->kind == IO_TUN    ? "WGCORE_TUN"
-                        : h->kind == IO_LINK ? "WGCORE_LINK"
-                                             : "WGCORE_UDP";
+    const char *label = h->kind == IO_TUN     ? "WGCORE_TUN"
+                        : h->kind == IO_LINK  ? "WGCORE_LINK"
+                        : h->kind == IO_ROUTE ? "WGCORE_ROUTE"
+                                              : "WGCORE_UDP";
     napi_create_string_utf8(env, label, NAPI_AUTO_LENGTH, &name);
     if (napi_async_init(env, NULL, name, &h->actx) != napi_ok) return -1;
   }
@@ -193,7 +200,7 @@ int io_watch(io_handle *h, napi_value cb) {
     throw_errno(env, -rc, "uv_poll_start", "Cannot watch the descriptor");
     return -1;
   }
-  if (h->kind == IO_LINK) uv_unref((uv_handle_t *)&h->poll);
+  if (h->kind == IO_LINK || h->kind == IO_ROUTE) uv_unref((uv_handle_t *)&h->poll);
   return 0;
 }
 
@@ -229,8 +236,8 @@ napi_value js_io_start(napi_env env, napi_callback_info info) {
       arg_u32s(env, argv[8], "lengths", &lens, &nlens)) {
     return NULL;
   }
-  if (h->kind == IO_LINK) {
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "Invalid handle: a link watcher");
+  if (h->kind == IO_LINK || h->kind == IO_ROUTE) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "Invalid handle: a netlink watcher");
     return NULL;
   }
   if (slot == 0 || (uint64_t)head + tail >= slot || max == 0 || max > IO_MAX_BATCH ||
@@ -386,6 +393,35 @@ static void put_addr(uint8_t *rec, const struct sockaddr_in6 *name, socklen_t na
   }
 }
 
+/* The local half of a record from the IP_PKTINFO / IPV6_PKTINFO the kernel attached (ip(7),
+ * ipv6(7)): the address the datagram was sent to and the interface it came in on. */
+static void put_source(uint8_t *rec, const struct msghdr *m) {
+  if (rec[0] == 0 || (m->msg_flags & MSG_CTRUNC)) return;
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c != NULL; c = CMSG_NXTHDR((struct msghdr *)m, c)) {
+    if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO &&
+        c->cmsg_len >= CMSG_LEN(sizeof(struct in_pktinfo))) {
+      struct in_pktinfo pi;
+      memcpy(&pi, CMSG_DATA(c), sizeof pi);
+      uint32_t ifindex = (uint32_t)pi.ipi_ifindex;
+      rec[REC_SRC_FAMILY] = 4;
+      memcpy(rec + REC_SRC_IFINDEX, &ifindex, 4);
+      /* ipi_spec_dst: the local address, what a reply should come from */
+      memcpy(rec + REC_SRC_ADDR, &pi.ipi_spec_dst, 4);
+      return;
+    }
+    if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO &&
+        c->cmsg_len >= CMSG_LEN(sizeof(struct in6_pktinfo))) {
+      struct in6_pktinfo pi;
+      memcpy(&pi, CMSG_DATA(c), sizeof pi);
+      uint32_t ifindex = (uint32_t)pi.ipi6_ifindex;
+      rec[REC_SRC_FAMILY] = 6;
+      memcpy(rec + REC_SRC_IFINDEX, &ifindex, 4);
+      memcpy(rec + REC_SRC_ADDR, &pi.ipi6_addr, 16);
+      return;
+    }
+  }
+}
+
 static int udp_fatal(int err) {
   return err == EBADF || err == ENOTSOCK || err == EFAULT || err == EINVAL;
 }
@@ -410,6 +446,8 @@ void io_drain_udp(io_handle *h) {
       h->msgs[j].msg_hdr.msg_namelen = sizeof h->names[j];
       h->msgs[j].msg_hdr.msg_iov = &h->iovs[j];
       h->msgs[j].msg_hdr.msg_iovlen = 1;
+      h->msgs[j].msg_hdr.msg_control = h->ctrl + (size_t)j * IO_CTRL_SIZE;
+      h->msgs[j].msg_hdr.msg_controllen = IO_CTRL_SIZE;
     }
     int r = recvmmsg(h->fd, h->msgs, want, MSG_DONTWAIT, NULL);
     if (r < 0) {
@@ -436,6 +474,7 @@ void io_drain_udp(io_handle *h) {
         b.lens[i] = h->msgs[j].msg_len;
       }
       put_addr(b.addrs + i * ADDR_RECORD_SIZE, &h->names[j], m->msg_namelen);
+      put_source(b.addrs + i * ADDR_RECORD_SIZE, m);
     }
     n += (uint32_t)r;
     if ((uint32_t)r < want) break;
@@ -474,7 +513,16 @@ napi_value js_tun_write(napi_env env, napi_callback_info info) {
   return make_u32(env, ok);
 }
 
-static uint32_t send_chunk(io_handle *h, uint32_t k) {
+/* Whether a send failure may be the chosen source address: gone from the host (EINVAL from the
+ * route lookup with a foreign saddr, EADDRNOTAVAIL for IPv6) or unroutable from there. */
+static int source_refused(int err) {
+  return err == EINVAL || err == EADDRNOTAVAIL || err == ENETUNREACH || err == EHOSTUNREACH;
+}
+
+/* Sends msgs[0..k); returns how many left. A message carrying a source the kernel refuses is sent
+ * again without it, and its record is flagged so the caller forgets that source, as the kernel
+ * clears endpoint->src4/src6 when the address is no longer local (socket.c send4/send6). */
+static uint32_t send_chunk(io_handle *h, uint8_t *addrs, uint32_t k) {
   uint32_t i = 0, sent = 0;
   int retried = 0;
   while (i < k) {
@@ -487,6 +535,13 @@ static uint32_t send_chunk(io_handle *h, uint32_t k) {
     }
     if (r < 0 && errno == EINTR) continue;
     if (r == 0 || errno == EAGAIN || errno == EWOULDBLOCK) break; /* buffer full: drop the rest */
+    struct msghdr *m = &h->msgs[i].msg_hdr;
+    if (m->msg_controllen != 0 && source_refused(errno)) {
+      m->msg_control = NULL;
+      m->msg_controllen = 0;
+      addrs[(size_t)h->recidx[i] * ADDR_RECORD_SIZE + REC_FLAG] = 1;
+      continue;
+    }
     /* msgs[i] failed. A queued ICMP error can be reported in its place, so try it once more,
      * then skip it. */
     if (!retried) {
@@ -499,8 +554,48 @@ static uint32_t send_chunk(io_handle *h, uint32_t k) {
   return sent;
 }
 
+/* Fills the control buffer of message k with the record's local source; 0 bytes when there is
+ * none. IPv4 leaves the interface to the route lookup (ipi_ifindex 0); IPv6 names it only for
+ * a link-local source, which needs it. */
+static socklen_t put_control(io_handle *h, uint32_t k, const uint8_t *rec, uint8_t fam) {
+  if (rec[REC_SRC_FAMILY] != fam) return 0;
+  uint8_t *buf = h->ctrl + (size_t)k * IO_CTRL_SIZE;
+  memset(buf, 0, IO_CTRL_SIZE);
+  struct msghdr tmp;
+  memset(&tmp, 0, sizeof tmp);
+  tmp.msg_control = buf;
+  tmp.msg_controllen = IO_CTRL_SIZE;
+  struct cmsghdr *c = CMSG_FIRSTHDR(&tmp);
+  if (fam == 4) {
+    struct in_pktinfo pi;
+    memset(&pi, 0, sizeof pi);
+    memcpy(&pi.ipi_spec_dst, rec + REC_SRC_ADDR, 4);
+    c->cmsg_level = IPPROTO_IP;
+    c->cmsg_type = IP_PKTINFO;
+    c->cmsg_len = CMSG_LEN(sizeof pi);
+    memcpy(CMSG_DATA(c), &pi, sizeof pi);
+    return CMSG_SPACE(sizeof pi);
+  }
+  struct in6_pktinfo pi;
+  memset(&pi, 0, sizeof pi);
+  memcpy(&pi.ipi6_addr, rec + REC_SRC_ADDR, 16);
+  if (IN6_IS_ADDR_LINKLOCAL(&pi.ipi6_addr)) {
+    uint32_t ifindex;
+    memcpy(&ifindex, rec + REC_SRC_IFINDEX, 4);
+    pi.ipi6_ifindex = ifindex;
+  }
+  c->cmsg_level = IPPROTO_IPV6;
+  c->cmsg_type = IPV6_PKTINFO;
+  c->cmsg_len = CMSG_LEN(sizeof pi);
+  memcpy(CMSG_DATA(c), &pi, sizeof pi);
+  return CMSG_SPACE(sizeof pi);
+}
+
 /* udpSend(handle, slab, offsets, lengths, addrs, count) -> datagrams sent. Only packets whose
- * address record has this socket's family are sent; the others belong to the other socket. */
+ * address record has this socket's family are sent; the others belong to the other socket. A
+ * record with a local source sends from it (IP_PKTINFO / IPV6_PKTINFO ancillary data, the
+ * "sticky socket" of https://git.zx2c4.com/wireguard-tools/tree/contrib/sticky-sockets); byte 1
+ * of a record whose source was refused is set to 1. */
 napi_value js_udp_send(napi_env env, napi_callback_info info) {
   size_t argc = 6;
   napi_value argv[6];
@@ -548,11 +643,17 @@ napi_value js_udp_send(napi_env env, napi_callback_info info) {
     h->msgs[k].msg_hdr.msg_namelen = namelen;
     h->msgs[k].msg_hdr.msg_iov = &h->iovs[k];
     h->msgs[k].msg_hdr.msg_iovlen = 1;
+    socklen_t clen = put_control(h, k, rec, fam);
+    if (clen > 0) {
+      h->msgs[k].msg_hdr.msg_control = h->ctrl + (size_t)k * IO_CTRL_SIZE;
+      h->msgs[k].msg_hdr.msg_controllen = clen;
+    }
+    h->recidx[k] = i;
     if (++k == IO_MAX_BATCH) {
-      sent += send_chunk(h, k);
+      sent += send_chunk(h, addrs, k);
       k = 0;
     }
   }
-  if (k > 0) sent += send_chunk(h, k);
+  if (k > 0) sent += send_chunk(h, addrs, k);
   return make_u32(env, sent);
 }

@@ -4,6 +4,9 @@
  * event loop (unref'd: it never keeps the process alive by itself). Each RTM_NEWLINK or
  * RTM_DELLINK for the watched ifindex becomes one JS call cb(kind, flags, mtu) with kind 0 =
  * changed, 1 = removed, 2 = messages were lost (ENOBUFS), so the caller re-reads the state.
+ * RTM_DELLINK also comes when the interface moves to another namespace (it is removed from this
+ * one); the caller tells the two apart through the TUN descriptor (tun.c tunLink). Also the
+ * route watcher of the UDP bind: one call per drain after any address or route change.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -23,15 +26,24 @@ static void link_event(io_handle *h, uint32_t kind, uint32_t flags, uint32_t mtu
 void io_drain_link(io_handle *h) {
   /* rtnetlink messages are small; 16 KiB holds many, and a round is bounded. */
   _Alignas(struct nlmsghdr) char buf[16384];
+  int changed = 0;
   for (int round = 0; round < 64 && !h->closed; round++) {
     ssize_t r = recv(h->fd, buf, sizeof buf, MSG_DONTWAIT);
     if (r < 0) {
       if (errno == EINTR) continue;
       if (errno == ENOBUFS) {
-        link_event(h, 2, 0, 0);
+        if (h->kind == IO_ROUTE) {
+          changed = 1;
+        } else {
+          link_event(h, 2, 0, 0);
+        }
         continue;
       }
-      return; /* EAGAIN or an error we cannot act on */
+      break; /* EAGAIN or an error we cannot act on */
+    }
+    if (h->kind == IO_ROUTE) {
+      changed = 1; /* any address or route message: one call for the whole drain */
+      continue;
     }
     int len = (int)r;
     for (struct nlmsghdr *nh = (struct nlmsghdr *)buf; NLMSG_OK(nh, len) && !h->closed;
@@ -50,6 +62,39 @@ void io_drain_link(io_handle *h) {
       link_event(h, nh->nlmsg_type == RTM_DELLINK ? 1 : 0, ifi->ifi_flags, mtu);
     }
   }
+  if (changed && !h->closed) io_call(h, 0, NULL);
+}
+
+/* routeWatch(cb) -> handle: cb() after any IPv4/IPv6 address or route change in this namespace
+ * (RTMGRP_IPV4_IFADDR, RTMGRP_IPV6_IFADDR, RTMGRP_IPV4_ROUTE, RTMGRP_IPV6_ROUTE; rtnetlink(7)),
+ * at most once per event-loop turn. Unref'd, like the link watcher. */
+napi_value js_route_watch(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], external;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 1 || arg_func(env, argv[0], "callback")) return NULL;
+  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_ROUTE);
+  if (fd < 0) {
+    throw_errno(env, errno, "socket(AF_NETLINK)", "Cannot open an rtnetlink socket");
+    return NULL;
+  }
+  struct sockaddr_nl sa;
+  memset(&sa, 0, sizeof sa);
+  sa.nl_family = AF_NETLINK;
+  sa.nl_groups = RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR | RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_ROUTE;
+  if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+    int err = errno;
+    close(fd);
+    throw_errno(env, err, "bind(AF_NETLINK)", "Cannot subscribe to route events");
+    return NULL;
+  }
+  io_handle *h = io_new(env, IO_ROUTE, fd, &external);
+  if (h == NULL) return NULL;
+  if (io_watch(h, argv[0])) {
+    io_close(h);
+    return NULL;
+  }
+  return external;
 }
 
 /* linkWatch(ifindex, cb) -> handle */

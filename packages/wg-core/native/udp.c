@@ -4,7 +4,8 @@
  * same port on the wildcard address, with large socket buffers, as a WireGuard bind needs them.
  * Port 0 asks the kernel for a port on the IPv4 socket and binds the IPv6 one to the same
  * number, starting over (bounded) when that number is taken on IPv6. A family the kernel does
- * not support is left out. Also the socket options set from JS: SO_MARK (fwmark).
+ * not support is left out. Both report the local address of each datagram (IP_PKTINFO,
+ * IPV6_RECVPKTINFO) for sticky source addresses. Also the socket options set from JS: SO_MARK.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -29,9 +30,15 @@ static int udp_bound(int family, uint16_t port, int buf_bytes) {
   int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP);
   if (fd < 0) return -errno;
   int err = 0;
+  int one = 1;
   if (family == AF_INET6) {
-    int one = 1;
     if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) < 0) err = errno;
+    /* The local address of every datagram (ipv6(7)), for replies from that same address. */
+    if (err == 0 && setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof one) < 0) {
+      err = errno;
+    }
+  } else if (setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof one) < 0) {
+    err = errno; /* ip(7) IP_PKTINFO: the same for IPv4 */
   }
   if (err == 0 && buf_bytes > 0) {
     set_buf(fd, SO_RCVBUFFORCE, SO_RCVBUF, buf_bytes);

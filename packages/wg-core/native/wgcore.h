@@ -14,11 +14,27 @@
 #include <uv.h>
 
 /* What a handle wraps; decides how its poll callback drains the descriptor. */
-enum io_kind { IO_TUN = 1, IO_UDP4 = 4, IO_UDP6 = 6, IO_LINK = 16 };
+enum io_kind { IO_TUN = 1, IO_UDP4 = 4, IO_UDP6 = 6, IO_LINK = 16, IO_ROUTE = 17 };
 
-/* One source address per slot in the caller's address array: family (4/6, 0 = none), a zero
- * byte, the port in network order, then 16 address bytes (IPv4 in the first 4, rest zero). */
-#define ADDR_RECORD_SIZE 20
+/* One address record per slot in the caller's address array (UDP only):
+ *   0      remote family (4/6, 0 = none)
+ *   1      flag set by udpSend: 1 = the local source was refused, the datagram left without it
+ *   2..3   remote port, network order
+ *   4..19  remote address (IPv4 in the first 4 bytes, rest zero)
+ *   20     local (source) family: 4/6, 0 = let the kernel choose
+ *   21..23 zero
+ *   24..27 local interface index, host order (from IP_PKTINFO / IPV6_PKTINFO)
+ *   28..43 local address the datagram was sent to, or is to be sent from
+ * The local half is what "sticky sockets" remember: a reply leaves from the address the peer
+ * wrote to (kernel drivers/net/wireguard/socket.c, endpoint src4/src6). */
+#define ADDR_RECORD_SIZE 44
+#define REC_FLAG 1
+#define REC_SRC_FAMILY 20
+#define REC_SRC_IFINDEX 24
+#define REC_SRC_ADDR 28
+
+/* Ancillary data room per datagram: one IPV6_PKTINFO (the larger of the two) with slack. */
+#define IO_CTRL_SIZE 64
 
 /* Largest number of packets one drain or one send call handles. */
 #define IO_MAX_BATCH 1024
@@ -52,6 +68,8 @@ typedef struct io_handle {
   struct mmsghdr *msgs;
   struct iovec *iovs;
   struct sockaddr_in6 *names;
+  uint8_t *ctrl;     /* IO_MAX_BATCH * IO_CTRL_SIZE, aligned for cmsghdr */
+  uint32_t *recidx;  /* udpSend: message k carries caller record recidx[k] */
 } io_handle;
 
 /* addon.c: argument helpers. Each returns 0 on success or throws a TypeError and returns -1. */
@@ -86,6 +104,10 @@ void io_drain_udp(io_handle *h);
 
 /* tun.c: /dev/net/tun and interface ioctls. */
 napi_value js_tun_open(napi_env env, napi_callback_info info);
+napi_value js_tun_adopt(napi_env env, napi_callback_info info);
+napi_value js_tun_link(napi_env env, napi_callback_info info);
+napi_value js_tun_set_mtu(napi_env env, napi_callback_info info);
+napi_value js_tun_set_up(napi_env env, napi_callback_info info);
 napi_value js_if_get_mtu(napi_env env, napi_callback_info info);
 napi_value js_if_set_mtu(napi_env env, napi_callback_info info);
 napi_value js_if_get_flags(napi_env env, napi_callback_info info);
@@ -102,6 +124,7 @@ napi_value js_file_lock(napi_env env, napi_callback_info info);
 
 /* link.c: rtnetlink link events for one interface. */
 napi_value js_link_watch(napi_env env, napi_callback_info info);
+napi_value js_route_watch(napi_env env, napi_callback_info info);
 void io_drain_link(io_handle *h);
 
 #endif

@@ -6,10 +6,20 @@
  * (`native/io.c`), with large buffers and SO_MARK. Sockets are unconnected, so ICMP errors
  * never surface as events; whatever a send or receive reports is counted and skipped.
  *
- * Source addresses cross from C as 20-byte records (family, 0, port big-endian, 16 address
- * bytes). A bounded open-addressing table maps a record to its {@link UdpEndpoint}, so steady
- * traffic from known peers creates no objects on the receive path; the send path copies each
- * endpoint's record into one preallocated array.
+ * Addresses cross from C as 44-byte records (`native/wgcore.h`): the remote address and port, then
+ * the local address the datagram came to and its interface (IP_PKTINFO / IPV6_PKTINFO). A bounded
+ * open-addressing table maps a record to its {@link UdpEndpoint}, so steady traffic from known
+ * peers creates no objects on the receive path; the send path copies each endpoint's record into
+ * one preallocated array.
+ *
+ * Sticky source addresses, as the kernel (drivers/net/wireguard/socket.c keeps `src4`/`src6` in
+ * the endpoint) and wireguard-go (`conn/sticky_linux.go`): an endpoint is the pair (remote, local),
+ * so the peer's endpoint, which only moves on authenticated packets (receive.ts), also says which
+ * of our addresses the peer wrote to, and replies leave from it. A source is forgotten when the
+ * kernel refuses it on send (the address is gone: the datagram goes again without it), and every
+ * source is set aside after any address or route change in this namespace until the peer's next
+ * datagram to it shows it still works (the kernel instead re-checks each route's interface; this
+ * is coarser and never sends from a stale address).
  * @module
  */
 
@@ -19,12 +29,22 @@ import type { Bind, Endpoint, ReceiveFn } from './bind.ts';
 import { formatEndpoint } from './bind.ts';
 import { formatIPv4, formatIPv6, parseIPv4Into, parseIPv6Into } from './ip.ts';
 import type { IoHandle, NativeAddon } from './native.ts';
-import { ADDR_RECORD_SIZE, loadNative } from './native.ts';
+import {
+  ADDR_RECORD_SIZE,
+  loadNative,
+  REC_FLAG,
+  REC_SRC_ADDR,
+  REC_SRC_FAMILY,
+  REC_SRC_IFINDEX,
+} from './native.ts';
 
 export interface UdpBindOptions {
   /** Datagrams drained per receive batch (1..1024); default `IDEAL_BATCH_SIZE`. */
   batchSize?: number;
-  /** Bytes per receive slot, the largest datagram accepted; default 4096. */
+  /**
+   * Bytes per receive slot, the largest datagram accepted; default 4096. It grows to 65536 after
+   * a datagram did not fit, and with {@link UdpBind.setMaxDatagramSize}.
+   */
   slotSize?: number;
   /** SO_RCVBUF/SO_SNDBUF in bytes (forced past the sysctl limit as root); default 7 MiB. */
   socketBuffer?: number;
@@ -38,6 +58,12 @@ export interface BindStats {
   rxBatches: number;
   /** Datagrams lost on receive: larger than a slot, socket errors, no receiver set. */
   rxDropped: number;
+  /** Batches whose receiver threw (the batch is lost, the bind reads on). */
+  rxReceiverErrors: number;
+  /** Sticky sources the kernel refused on send (address gone): sent again without. */
+  sourcesRefused: number;
+  /** Address or route changes that set every sticky source aside. */
+  sourceResets: number;
   txPackets: number;
   /** Datagrams not sent: no or foreign endpoint, family not open, unreachable, buffer full. */
   txErrors: number;
@@ -48,19 +74,48 @@ export class UdpEndpoint implements Endpoint {
   readonly family: 4 | 6;
   readonly address: string;
   readonly port: number;
+  /** The remote address as `wg` prints it; the same for every local source. */
   readonly key: string;
-  /** Family, 0, port (big-endian), 16 address bytes: the layout of `native/wgcore.h`. */
+  /**
+   * Remote family, flag, port (big-endian), 16 address bytes, then the local source (family,
+   * ifindex, 16 address bytes): the layout of `native/wgcore.h`.
+   */
   readonly record: Uint8Array;
+  /** @internal the bind's source epoch in which the local source last worked (0 = never) */
+  sourceEpoch = 0;
 
+  /** From a full record, or from the 20-byte remote half alone (no local source). */
   constructor(record: Uint8Array) {
-    if (record.length !== ADDR_RECORD_SIZE || (record[0] !== 4 && record[0] !== 6)) {
-      throw new TypeError('Invalid address record: expected 20 bytes starting with 4 or 6');
+    if (
+      (record.length !== ADDR_RECORD_SIZE && record.length !== 20) ||
+      (record[0] !== 4 && record[0] !== 6)
+    ) {
+      throw new TypeError('Invalid address record: expected 44 or 20 bytes starting with 4 or 6');
+    }
+    if (record.length !== ADDR_RECORD_SIZE) {
+      const full = new Uint8Array(ADDR_RECORD_SIZE);
+      full.set(record);
+      record = full;
     }
     this.record = record;
-    this.family = record[0];
+    this.family = record[0] as 4 | 6;
     this.port = (record[2]! << 8) | record[3]!;
     this.address = this.family === 4 ? formatIPv4(record, 4) : formatIPv6(record, 4);
     this.key = formatEndpoint(this.address, this.port, this.family);
+  }
+
+  /** The local address the peer wrote to (replies leave from it), or null. */
+  get sourceAddress(): string | null {
+    const f = this.record[REC_SRC_FAMILY];
+    if (f === 4) return formatIPv4(this.record, REC_SRC_ADDR);
+    if (f === 6) return formatIPv6(this.record, REC_SRC_ADDR);
+    return null;
+  }
+
+  /** The interface the peer's datagram came in on (0 = none). */
+  get sourceIfindex(): number {
+    const r = this.record;
+    return new DataView(r.buffer, r.byteOffset + REC_SRC_IFINDEX, 4).getUint32(0, true);
   }
 }
 
@@ -133,25 +188,18 @@ class EndpointTable {
 
   constructor(size: number) {
     this.#mask = size - 1;
-    this.#keys = new Uint32Array(size * 5);
+    this.#keys = new Uint32Array(size * WORDS);
     this.#entries = new Array<UdpEndpoint | null>(size).fill(null);
   }
 
   /** The endpoint for record `i` of `bytes` (viewed as `words`); null for family 0. */
   lookup(bytes: Uint8Array, words: Uint32Array, i: number): UdpEndpoint | null {
     if (bytes[i * ADDR_RECORD_SIZE] === 0) return null;
-    const w = i * 5;
-    const w0 = words[w]!;
-    const w1 = words[w + 1]!;
-    const w2 = words[w + 2]!;
-    const w3 = words[w + 3]!;
-    const w4 = words[w + 4]!;
+    const w = i * WORDS;
     let h = this.#seed;
-    h = Math.imul(h ^ w0, 0x9e3779b1);
-    h = Math.imul(h ^ (h >>> 15) ^ w1, 0x85ebca77);
-    h = Math.imul(h ^ (h >>> 13) ^ w2, 0xc2b2ae3d);
-    h = Math.imul(h ^ (h >>> 16) ^ w3, 0x27d4eb2f);
-    h = Math.imul(h ^ (h >>> 15) ^ w4, 0x165667b1);
+    for (let k = 0; k < WORDS; k++) {
+      h = Math.imul(h ^ (h >>> 15) ^ words[w + k]!, 0x9e3779b1);
+    }
     h ^= h >>> 16;
     const keys = this.#keys;
     let free = -1;
@@ -162,26 +210,28 @@ class EndpointTable {
         if (free < 0) free = slot;
         continue;
       }
-      const k = slot * 5;
-      if (
-        keys[k] === w0 &&
-        keys[k + 1] === w1 &&
-        keys[k + 2] === w2 &&
-        keys[k + 3] === w3 &&
-        keys[k + 4] === w4
-      ) {
-        return ep;
+      const base = slot * WORDS;
+      let same = true;
+      for (let k = 0; k < WORDS; k++) {
+        if (keys[base + k] !== words[w + k]) {
+          same = false;
+          break;
+        }
       }
+      if (same) return ep;
     }
     const slot = free >= 0 ? free : h & this.#mask;
     const off = i * ADDR_RECORD_SIZE;
     const ep = new UdpEndpoint(bytes.slice(off, off + ADDR_RECORD_SIZE));
-    this.#keys.set(words.subarray(w, w + 5), slot * 5);
+    this.#keys.set(words.subarray(w, w + WORDS), slot * WORDS);
     this.#entries[slot] = ep;
     return ep;
   }
 }
 
+/** 32-bit words per address record. */
+const WORDS = ADDR_RECORD_SIZE / 4;
+const MAX_SLOT_SIZE = 65536;
 const DEFAULT_SLOT_SIZE = 4096;
 const DEFAULT_SOCKET_BUFFER = 7 << 20;
 const EFAULT = 14;
@@ -198,11 +248,14 @@ export class UdpBind implements Bind {
     rxPackets: 0,
     rxBatches: 0,
     rxDropped: 0,
+    rxReceiverErrors: 0,
+    sourcesRefused: 0,
+    sourceResets: 0,
     txPackets: 0,
     txErrors: 0,
   };
   readonly #batchSize: number;
-  readonly #slotSize: number;
+  #slotSize: number;
   readonly #socketBuffer: number;
   readonly #table: EndpointTable;
   /** Endpoints made elsewhere (not UdpEndpoint), by key, for their address records. */
@@ -217,6 +270,9 @@ export class UdpBind implements Bind {
   #rxWords: Uint32Array;
   #txAddrs: Uint8Array;
   #receiver: ReceiveFn | null = null;
+  #routes: IoHandle | null = null;
+  /** Bumped by every address or route change; a source works only in the epoch it was seen. */
+  #epoch = 1;
 
   constructor(opts: UdpBindOptions = {}) {
     const batchSize = opts.batchSize ?? IDEAL_BATCH_SIZE;
@@ -224,7 +280,7 @@ export class UdpBind implements Bind {
       throw new RangeError(`Invalid batch size '${batchSize}': expected an integer in 1..1024`);
     }
     const slotSize = opts.slotSize ?? DEFAULT_SLOT_SIZE;
-    if (!Number.isInteger(slotSize) || slotSize < 64 || slotSize > 65536) {
+    if (!Number.isInteger(slotSize) || slotSize < 64 || slotSize > MAX_SLOT_SIZE) {
       throw new RangeError(`Invalid slot size '${slotSize}': expected an integer in 64..65536`);
     }
     const socketBuffer = opts.socketBuffer ?? DEFAULT_SOCKET_BUFFER;
@@ -265,6 +321,7 @@ export class UdpBind implements Bind {
     this.#port = bound;
     try {
       if (this.#mark !== 0) this.#applyMark(this.#mark);
+      this.#routes = addon.routeWatch(this.#onRouteChange);
       this.#startReading();
     } catch (err) {
       this.#shutdown();
@@ -293,19 +350,27 @@ export class UdpBind implements Bind {
     let n4 = 0;
     let n6 = 0;
     let unsendable = 0;
+    let sticky = 0;
+    const epoch = this.#epoch;
     for (let i = 0; i < count; i++) {
       const at = i * ADDR_RECORD_SIZE;
       if (lengths[i] === 0) {
         addrs[at] = 0;
         continue;
       }
-      const record = this.#recordOf(endpoints[i] ?? null);
+      const ep = endpoints[i] ?? null;
+      const record = this.#recordOf(ep);
       if (record === null) {
         addrs[at] = 0;
         unsendable++;
         continue;
       }
       addrs.set(record, at);
+      if (record[REC_SRC_FAMILY] !== 0) {
+        // a source not seen working since the last address or route change is left out
+        if ((ep as UdpEndpoint).sourceEpoch === epoch) sticky++;
+        else addrs[at + REC_SRC_FAMILY] = 0;
+      }
       if (record[0] === 4) n4++;
       else n6++;
     }
@@ -321,6 +386,28 @@ export class UdpBind implements Bind {
     }
     this.stats.txPackets += sent;
     this.stats.txErrors += n4 + n6 + unsendable - sent;
+    if (sticky > 0) {
+      // the addon flags each datagram whose source the kernel refused: forget that source
+      for (let i = 0; i < count; i++) {
+        if (addrs[i * ADDR_RECORD_SIZE + REC_FLAG] === 0) continue;
+        const ep = endpoints[i];
+        if (ep instanceof UdpEndpoint) ep.sourceEpoch = 0;
+        this.stats.sourcesRefused++;
+      }
+    }
+  }
+
+  /**
+   * Grows the receive slots to hold datagrams of `bytes` (at most 65536), as a larger TUN MTU
+   * needs (`mtu + 32`: header and tag). Never shrinks them.
+   */
+  setMaxDatagramSize(bytes: number): void {
+    if (!Number.isInteger(bytes) || bytes < 1 || bytes > MAX_SLOT_SIZE) {
+      throw new RangeError(`Invalid datagram size '${String(bytes)}': expected 1..65536`);
+    }
+    if (bytes <= this.#rx.slotSize) return;
+    this.#slotSize = Math.min(MAX_SLOT_SIZE, (bytes + 15) & ~15);
+    this.#renewReceive();
   }
 
   /** Sets SO_MARK on both sockets now and on every later open (0 = none). Needs CAP_NET_ADMIN. */
@@ -350,7 +437,7 @@ export class UdpBind implements Bind {
   /** As {@link parseUdpEndpoint}, but returns the endpoint already known for that address. */
   parseEndpoint(text: string): Endpoint {
     const { record } = parseUdpEndpoint(text);
-    return this.#table.lookup(record, new Uint32Array(record.buffer, record.byteOffset, 5), 0)!;
+    return this.#table.lookup(record, new Uint32Array(record.buffer, record.byteOffset, WORDS), 0)!;
   }
 
   #applyMark(mark: number): void {
@@ -403,12 +490,18 @@ export class UdpBind implements Bind {
       const bytes = this.#rxAddrs;
       const words = this.#rxWords;
       const table = this.#table;
+      const epoch = this.#epoch;
       let received = 0;
+      let truncated = 0;
       for (let i = 0; i < count; i++) {
         if (batch.lengths[i] === 0) {
           batch.endpoints[i] = null;
+          truncated++;
         } else {
-          batch.endpoints[i] = table.lookup(bytes, words, i);
+          const ep = table.lookup(bytes, words, i);
+          // the local address took this datagram: it exists, replies may leave from it
+          if (ep !== null) ep.sourceEpoch = epoch;
+          batch.endpoints[i] = ep;
           received++;
         }
       }
@@ -416,24 +509,49 @@ export class UdpBind implements Bind {
       stats.rxPackets += received;
       stats.rxBatches++;
       const receive = this.#receiver;
-      if (receive !== null) receive(batch);
-      else stats.rxDropped += received;
+      if (receive === null) {
+        stats.rxDropped += received;
+      } else {
+        // The addon calls this from a uv_poll callback: an exception escaping here would be
+        // raised by napi_fatal_exception and end the process. A receiver must not throw (the
+        // packet path drops and counts), so this is a backstop, counted.
+        try {
+          receive(batch);
+        } catch {
+          stats.rxReceiverErrors++;
+        }
+      }
+      if (truncated > 0 && this.#slotSize < MAX_SLOT_SIZE) {
+        // a datagram larger than a slot (an MTU raised on the other side): make room for any
+        this.#slotSize = MAX_SLOT_SIZE;
+        this.#renewReceive();
+        return;
+      }
     }
-    if (fatal === EFAULT && (this.#v4 !== null || this.#v6 !== null)) {
-      // A buffer was detached (transferred away): receive into fresh ones.
-      this.#rx = new PacketBatch(this.#batchSize, this.#slotSize);
-      this.#rxAddrs = new Uint8Array(this.#batchSize * ADDR_RECORD_SIZE);
-      this.#rxWords = new Uint32Array(this.#rxAddrs.buffer);
-      this.#startReading();
-    }
+    if (fatal === EFAULT) this.#renewReceive(); // a buffer was detached (transferred away)
   };
+
+  readonly #onRouteChange = (): void => {
+    this.#epoch++;
+    this.stats.sourceResets++;
+  };
+
+  /** Receives into fresh buffers of the current slot size from now on. */
+  #renewReceive(): void {
+    this.#rx = new PacketBatch(this.#batchSize, this.#slotSize);
+    this.#rxAddrs = new Uint8Array(this.#batchSize * ADDR_RECORD_SIZE);
+    this.#rxWords = new Uint32Array(this.#rxAddrs.buffer);
+    if (this.#v4 !== null || this.#v6 !== null) this.#startReading();
+  }
 
   #shutdown(): void {
     const addon = this.#addon;
     if (addon !== null) {
       if (this.#v4 !== null) addon.ioClose(this.#v4);
       if (this.#v6 !== null) addon.ioClose(this.#v6);
+      if (this.#routes !== null) addon.ioClose(this.#routes);
     }
+    this.#routes = null;
     this.#v4 = null;
     this.#v6 = null;
     this.#port = 0;

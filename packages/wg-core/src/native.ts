@@ -4,8 +4,9 @@
  * `npm ci` runs the package's install script): what Node cannot do from JS on Linux, namely
  * opening a TUN device by name (TUNSETIFF), polling a non-blocking descriptor on the event loop
  * with a whole batch drained per callback, recvmmsg/sendmmsg, SO_MARK and rtnetlink link
- * events (see node-perf.md §1–2, wireguard.md §3.2 and §3.5). This file locates the built
- * module, checks its ABI and types it; `tun-linux.ts` and `bind-udp.ts` are its users.
+ * events, IP_PKTINFO/IPV6_PKTINFO for sticky source addresses, and the interface followed by its
+ * descriptor across renames and network namespaces. This file locates the built module, checks
+ * its ABI and types it; `tun-linux.ts` and `bind-udp.ts` are its users.
  * @module
  */
 
@@ -29,9 +30,12 @@ export type BatchCallback = (count: number, dropped: number, fatal: number) => v
 export type LinkCallback = (kind: 0 | 1 | 2, flags: number, mtu: number) => void;
 
 export interface NativeAddon {
-  /** 1 for this layout; 0 for the stand-in built on other systems. */
+  /** 2 for this layout; 0 for the stand-in built on other systems. */
   readonly ABI: number;
-  /** Bytes per slot in an address array: family (4/6, 0 none), 0, port (BE), 16 address bytes. */
+  /**
+   * Bytes per slot in an address array: remote family (4/6, 0 none), a flag, port (BE), 16
+   * address bytes, then the local source: family, 3 zeros, ifindex (host order), 16 bytes.
+   */
   readonly ADDR_RECORD_SIZE: number;
   /** Largest batch one call drains or sends. */
   readonly IO_MAX_BATCH: number;
@@ -39,6 +43,18 @@ export interface NativeAddon {
   readonly IFF_RUNNING: number;
   /** Opens /dev/net/tun as `name` (IFF_TUN | IFF_NO_PI, non-blocking): handle, name, ifindex. */
   tunOpen(name: string): [IoHandle, string, number];
+  /** Adopts an open TUN descriptor (WG_TUN_FD): made non-blocking; handle, name, ifindex. */
+  tunAdopt(fd: number): [IoHandle, string, number];
+  /**
+   * The interface of a TUN handle as it is now, wherever it moved: name, ifindex (in its
+   * namespace), MTU, IFF_* flags, and whether it is in this process's namespace. Throws with
+   * code EBADFD once the interface was destroyed.
+   */
+  tunLink(tun: IoHandle): [string, number, number, number, boolean];
+  /** SIOCSIFMTU on the interface of a TUN handle, wherever it is. */
+  tunSetMtu(tun: IoHandle, mtu: number): void;
+  /** Sets or clears IFF_UP on the interface of a TUN handle, wherever it is. */
+  tunSetUp(tun: IoHandle, up: boolean): void;
   ifGetMtu(name: string): number;
   ifSetMtu(name: string, mtu: number): void;
   ifGetFlags(name: string): number;
@@ -51,6 +67,8 @@ export interface NativeAddon {
   sockGetBufs(socket: IoHandle): [number, number];
   /** Watches rtnetlink link events of `ifindex` (does not keep the process alive). */
   linkWatch(ifindex: number, cb: LinkCallback): IoHandle;
+  /** Calls `cb` after IPv4/IPv6 address or route changes in this namespace (unref'd). */
+  routeWatch(cb: () => void): IoHandle;
   /**
    * Starts (or re-targets) the readable watcher of a TUN or UDP handle: each callback fills
    * slot i of `slab` at `i * slotSize + headroom` (at most `slotSize - headroom - tailroom`
@@ -98,7 +116,13 @@ export interface NativeAddon {
 }
 
 /** Size of one address record (mirrors `ADDR_RECORD_SIZE` in `native/wgcore.h`). */
-export const ADDR_RECORD_SIZE = 20;
+export const ADDR_RECORD_SIZE = 44;
+/** Offsets in a record (`native/wgcore.h`): the send flag, and the local source. */
+export const REC_FLAG = 1;
+export const REC_SRC_FAMILY = 20;
+export const REC_SRC_IFINDEX = 24;
+export const REC_SRC_ADDR = 28;
+const ABI = 2;
 
 const ADDON_PATHS = ['../build/Release/wg_core.node', '../build/Debug/wg_core.node'];
 
@@ -124,7 +148,7 @@ export function loadNative(): NativeAddon {
   }
   const require = createRequire(import.meta.url);
   const addon = require(found) as NativeAddon;
-  if (addon.ABI !== 1 || addon.ADDR_RECORD_SIZE !== ADDR_RECORD_SIZE) {
+  if (addon.ABI !== ABI || addon.ADDR_RECORD_SIZE !== ADDR_RECORD_SIZE) {
     throw nativeError(
       `The native addon '${found}' is stale (ABI ${String(addon.ABI)}): rebuild it ` +
         'with npm run install in packages/wg-core'

@@ -4,7 +4,9 @@
  * only: endpoint parsing, open(0) and the real port, batch round trips between two binds over
  * 127.0.0.1 and ::1 with the right source endpoints (cached: one object per source),
  * EADDRINUSE on either family, a datagram to a closed port (ICMP unreachable) breaking
- * nothing, oversized datagrams dropped and counted, SO_MARK and socket buffers (root only).
+ * nothing, oversized datagrams dropped and counted (then room for any), SO_MARK and socket
+ * buffers (root only), replies leaving from the local address the peer wrote to (127.0.0.2 on
+ * loopback: sticky sources), and a receiver that throws never taking the process down.
  * @module
  */
 
@@ -150,7 +152,13 @@ describe('UdpBind', () => {
     });
     const src = got[0]!.endpoint!;
     assert.deepEqual([src.family, src.address, src.port], [4, '127.0.0.1', pa]);
-    assert.equal(b.parseEndpoint(`127.0.0.1:${pa}`), src, 'parseEndpoint reuses the cached one');
+    // the endpoint of a datagram carries the local address it came to (sticky source)
+    assert.equal(src.sourceAddress, '127.0.0.1');
+    assert.ok(src.sourceIfindex > 0, 'the loopback interface index');
+    const parsed = b.parseEndpoint(`127.0.0.1:${pa}`);
+    assert.equal(parsed.key, src.key);
+    assert.equal((parsed as UdpEndpoint).sourceAddress, null, 'a parsed endpoint has no source');
+    assert.equal(b.parseEndpoint(`127.0.0.1:${pa}`), parsed, 'parseEndpoint reuses the cached one');
     assert.ok(b.stats.rxBatches >= 1 && b.stats.rxBatches < n, 'datagrams arrive in batches');
 
     // Reply to the endpoint exactly as received.
@@ -324,5 +332,92 @@ describe('UdpBind', () => {
     assert.ok(bufs !== null);
     // The kernel reports twice the value set; 7 MiB forced past net.core.rmem_max as root.
     assert.ok(bufs.receive >= 7 << 20 && bufs.send >= 7 << 20, JSON.stringify(bufs));
+  });
+
+  it('replies from the local address the peer wrote to (sticky source), per endpoint', async () => {
+    const a = newBind();
+    const b = newBind();
+    const pa = await a.open(0);
+    const pb = await b.open(0);
+    // every address of 127.0.0.0/8 is local: b writes to a's 127.0.0.2, then to 127.0.0.1
+    const tx = new PacketBatch(2, 256);
+    tx.push(Uint8Array.of(1), b.parseEndpoint(`127.0.0.2:${pa}`));
+    tx.push(Uint8Array.of(2), b.parseEndpoint(`127.0.0.1:${pa}`));
+    const arriving = collect(a, 2);
+    b.send(tx);
+    const got = await arriving;
+    const to2 = got.find((g) => g.data[0] === 1)!.endpoint as UdpEndpoint;
+    const to1 = got.find((g) => g.data[0] === 2)!.endpoint as UdpEndpoint;
+    assert.equal(to2.key, `127.0.0.1:${pb}`);
+    assert.equal(to2.sourceAddress, '127.0.0.2');
+    assert.equal(to1.sourceAddress, '127.0.0.1');
+    assert.notEqual(to1, to2, 'one endpoint per (remote, local) pair');
+    // one batch answering both: each reply from the address its datagram came to
+    const replies = new PacketBatch(2, 256);
+    replies.push(Uint8Array.of(3), to2);
+    replies.push(Uint8Array.of(4), to1);
+    const back = collect(b, 2);
+    a.send(replies);
+    const answers = await back;
+    const from2 = answers.find((g) => g.data[0] === 3)!.endpoint!;
+    const from1 = answers.find((g) => g.data[0] === 4)!.endpoint!;
+    assert.equal(from2.key, `127.0.0.2:${pa}`, 'the reply came from 127.0.0.2');
+    assert.equal(from1.key, `127.0.0.1:${pa}`);
+    assert.equal(a.stats.sourcesRefused, 0);
+  });
+
+  it('grows its slots after a datagram too large for them, and on request', async () => {
+    const a = newBind();
+    const b = newBind({ slotSize: 1024 });
+    await a.open(0);
+    const pb = await b.open(0);
+    const dst = a.parseEndpoint(`127.0.0.1:${pb}`);
+    const big = new Uint8Array(30_000).fill(7);
+    const first = new PacketBatch(1, 32_768);
+    first.push(big, dst);
+    let batches = 0;
+    b.setReceiver(() => batches++);
+    a.send(first);
+    for (let i = 0; i < 100 && b.stats.rxDropped === 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    assert.equal(b.stats.rxDropped, 1, 'the first one did not fit and was counted');
+    const arriving = collect(b, 1);
+    a.send(first);
+    const [got] = await arriving;
+    assert.equal(got!.data.length, 30_000, 'the next one fits');
+    assert.throws(() => b.setMaxDatagramSize(70_000), RangeError);
+    const c = newBind({ slotSize: 1024 });
+    c.setMaxDatagramSize(34_032);
+    const pc = await c.open(0);
+    const third = collect(c, 1);
+    const tx = new PacketBatch(1, 40_000);
+    tx.push(new Uint8Array(34_032).fill(1), a.parseEndpoint(`127.0.0.1:${pc}`));
+    a.send(tx);
+    assert.equal((await third)[0]!.data.length, 34_032);
+    assert.equal(c.stats.rxDropped, 0);
+  });
+
+  it('survives a receiver that throws: counted, and the next batch is delivered', async () => {
+    const a = newBind();
+    const b = newBind();
+    await a.open(0);
+    const pb = await b.open(0);
+    let thrown = 0;
+    b.setReceiver(() => {
+      thrown++;
+      throw new Error('a receiver bug');
+    });
+    const tx = new PacketBatch(1, 256);
+    tx.push(Uint8Array.of(9), a.parseEndpoint(`127.0.0.1:${pb}`));
+    a.send(tx);
+    for (let i = 0; i < 100 && thrown === 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    assert.equal(thrown, 1);
+    assert.equal(b.stats.rxReceiverErrors, 1);
+    const arriving = collect(b, 1);
+    a.send(tx);
+    assert.deepEqual([...(await arriving)[0]!.data], [9]);
   });
 });
