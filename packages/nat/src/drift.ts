@@ -3,11 +3,13 @@
  * Drift: what differs between the table we would write and the one `nft -j list table` shows.
  * `rules.ts` generates objects in the form nft lists them, so the comparison only drops what
  * the kernel adds (handles, counter values) and ignores the order of anonymous set elements
- * (the kernel may list a hash set in any order). Someone editing or flushing our table, or
- * `nft flush ruleset`, shows up here.
+ * (the kernel may list a hash set in any order), and compares rule expressions in the normal
+ * form of `normalize.ts` (nft 1.0.6 and 1.1.x spell some of them differently). Someone editing
+ * or flushing our table, or `nft flush ruleset`, shows up here.
  * @module
  */
 
+import { normalizeExpr } from './normalize.ts';
 import type { Json, NftChain, NftObject, NftRule, NftSet } from './schema.ts';
 
 /** One difference between the desired table and the kernel's. */
@@ -65,7 +67,7 @@ function split(objects: readonly NftObject[]): Split {
     else if ('rule' in object) {
       const rule: NftRule = object.rule;
       const list = out.rules.get(rule.chain) ?? [];
-      list.push(rule.expr as unknown as Json);
+      list.push(normalizeExpr(rule.expr as unknown as Json));
       out.rules.set(rule.chain, list);
     }
   }

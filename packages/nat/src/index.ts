@@ -22,6 +22,7 @@ export type { ExecaNftOptions, NftErrorCode, NftResult, NftRunner } from './nft.
 export { execaNftRunner, NftError } from './nft.ts';
 export type { NftCall } from './nft-fake.ts';
 export { RecordingNftRunner } from './nft-fake.ts';
+export { normalizeExpr } from './normalize.ts';
 export type { CounterValue } from './rules.ts';
 export { buildRuleset, ISOLATION_COUNTER, TABLE_FAMILY, TABLE_NAME } from './rules.ts';
 export type * from './schema.ts';
