@@ -61,14 +61,40 @@ export function pemEncode(label: string, der: Uint8Array): string {
   return `-----BEGIN ${label}-----\n${lines.join('\n')}\n-----END ${label}-----\n`;
 }
 
-/** Every PEM block in `text`, in order (text between blocks is ignored). */
+const PEM_DASHES = '-----';
+const PEM_BEGIN = '-----BEGIN ';
+const PEM_END = '-----END ';
+
+/**
+ * Every PEM block in `text`, in order (text between blocks is ignored). One left-to-right pass:
+ * a block's body is base64 and whitespace (RFC 7468 §3), so the first `-----` after a BEGIN line
+ * must open its END line; when it does not, scanning resumes there, so no character is read
+ * more than a fixed number of times whatever the input (a regex with a backreference to the
+ * label took quadratic time on text full of BEGIN lines).
+ */
 export function pemBlocks(text: string): PemBlock[] {
   const out: PemBlock[] = [];
-  const re = /-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/g;
-  for (let m = re.exec(text); m !== null; m = re.exec(text)) {
-    const body = (m[2] ?? '').replace(/\s+/g, '');
-    const der = fromBase64(body);
-    if (der !== null && der.length > 0) out.push({ label: m[1]!, der });
+  let pos = text.indexOf(PEM_BEGIN);
+  while (pos >= 0) {
+    const labelAt = pos + PEM_BEGIN.length;
+    const labelEnd = text.indexOf(PEM_DASHES, labelAt);
+    if (labelEnd < 0) break;
+    const label = text.slice(labelAt, labelEnd);
+    const bodyAt = labelEnd + PEM_DASHES.length;
+    if (!/^[A-Z0-9 ]+$/.test(label)) {
+      pos = text.indexOf(PEM_BEGIN, labelAt);
+      continue;
+    }
+    const next = text.indexOf(PEM_DASHES, bodyAt);
+    if (next < 0) break;
+    const endLine = `${PEM_END}${label}${PEM_DASHES}`;
+    if (text.startsWith(endLine, next)) {
+      const der = fromBase64(text.slice(bodyAt, next).replace(/\s+/g, ''));
+      if (der !== null && der.length > 0) out.push({ label, der });
+      pos = text.indexOf(PEM_BEGIN, next + endLine.length);
+    } else {
+      pos = text.indexOf(PEM_BEGIN, next);
+    }
   }
   return out;
 }

@@ -7,7 +7,14 @@
  * the `signature` (a PEM `SIGNATURE` block: DER SEQUENCE { AlgorithmIdentifier 1.3.101.112,
  * OCTET STRING sig }). The signature is Ed25519ph (RFC 8032 §5.1: SHA-512 prehash) of
  * timestamp‖nonce‖size (big-endian 8 bytes each) ‖ blake3, under a context string naming the
- * server as the client addressed it, so a signature made for one server is refused by another.
+ * server. The original's context is only the host the client addressed, which two servers can
+ * share (a moved DNS name, a wildcard listen address); here it is that host followed by the
+ * SHA-256 of the TLS certificate the server presented on the connection (`signatureContext`),
+ * which the client reads from the handshake before it sends the body. A request captured at, or
+ * replayed by, one server is therefore refused by every other, even under the same name and key.
+ * The verifier also refuses timestamps from before the daemon started (its nonce cache lives in
+ * memory, so this is what closes replay across a restart), and checks the timestamp and that the
+ * key is authorised before it hashes the body.
  *
  * The original checks its nonce cache but never fills it; here every accepted nonce is recorded
  * until its timestamp leaves the ±30 s window, after which the timestamp check alone refuses it.
@@ -225,6 +232,29 @@ export function generateSigningKey(): { key: SigningKey; pem: string } {
 
 // ---- the commitment ------------------------------------------------------------------------
 
+/** Ed25519ph contexts are at most 255 bytes (RFC 8032 §5.1). */
+export const MAX_CONTEXT_BYTES = 255;
+
+/**
+ * The context string of a request to the server addressed as `host` (no port, no brackets) that
+ * presented `certificate` (DER, or a PEM certificate) in its TLS handshake: the host, a space,
+ * and the unpadded base64url SHA-256 of the certificate's DER (43 characters). Throws
+ * `RangeError` when the host is too long for the 255-byte limit.
+ */
+export function signatureContext(host: string, certificate: Uint8Array | string): string {
+  const der =
+    typeof certificate === 'string'
+      ? pemBlocks(certificate).find((b) => b.label === 'CERTIFICATE')?.der
+      : certificate;
+  if (der === undefined) throw new RangeError('Expected a PEM certificate');
+  const digest = createHash('sha256').update(der).digest('base64url');
+  const context = `${host} ${digest}`;
+  if (Buffer.byteLength(context) > MAX_CONTEXT_BYTES) {
+    throw new RangeError(`Host "${host.slice(0, 40)}…" is too long for a signature context`);
+  }
+  return context;
+}
+
 export interface RequestCommitment {
   timestamp: bigint;
   nonce: bigint;
@@ -272,8 +302,9 @@ export interface SignOptions {
 }
 
 /**
- * The `X-StartOS-Auth-Sig` header value for `body` sent to the server addressed as `context`
- * (the host the client connects to, without port: `203.0.113.7` or `vpn.example.org`).
+ * The `X-StartOS-Auth-Sig` header value for `body` sent to the server named by `context`:
+ * `signatureContext(host, certificate)`, from the host the client connects to (without port:
+ * `203.0.113.7` or `vpn.example.org`) and the certificate the server presented.
  */
 export function signRequest(
   key: SigningKey,
@@ -359,13 +390,19 @@ export interface VerifyInput {
 export class SignatureVerifier {
   readonly #now: () => number;
   readonly #maxNonces: number;
+  readonly #startedSeconds: number;
   /** `signer-hex:nonce` → unix seconds after which the timestamp check refuses it anyway. */
   readonly #nonces = new Map<string, number>();
   #inserted = 0;
 
-  constructor(now: () => number, maxNonces = MAX_NONCES) {
+  /**
+   * `startedAt` (ms, default: the clock's now) is when this process began accepting requests:
+   * nonces seen before it were not remembered, so earlier timestamps are refused.
+   */
+  constructor(now: () => number, maxNonces = MAX_NONCES, startedAt: number = now()) {
     this.#now = now;
     this.#maxNonces = maxNonces;
+    this.#startedSeconds = Math.floor(startedAt / 1000);
   }
 
   /** Nonces currently remembered (for tests). */
@@ -375,8 +412,9 @@ export class SignatureVerifier {
 
   /**
    * Verifies a header against the exact body bytes; returns the signer and its key name, or
-   * throws `SignatureError`. The nonce is recorded only once everything else has passed, so
-   * forged requests cannot fill the cache.
+   * throws `SignatureError`. Cheap checks first: the timestamp and the key's authorisation come
+   * before the body is hashed and the signature checked. The nonce is recorded only once
+   * everything else has passed, so forged requests cannot fill the cache.
    */
   verify(header: string, body: Uint8Array, input: VerifyInput): { name: string; key: string } {
     const { commitment, signer, signature } = parseSignatureHeader(header);
@@ -389,21 +427,29 @@ export class SignatureVerifier {
         31
       );
     }
-    if (commitment.size !== body.length || !bytesEqual(blake3(body), commitment.blake3)) {
-      throw new SignatureError('Body does not match the signed size and BLAKE3 hash', 31);
+    if (Number(commitment.timestamp) < this.#startedSeconds) {
+      throw new SignatureError(
+        'Signature timestamp predates the server start: sign the request again',
+        31
+      );
     }
     const name = input.keyName(signer.pem);
     if (name === undefined) throw new SignatureError('Key is not authorized');
+    if (commitment.size !== body.length || !bytesEqual(blake3(body), commitment.blake3)) {
+      throw new SignatureError('Body does not match the signed size and BLAKE3 hash', 31);
+    }
     const message = commitmentBytes(commitment);
     const ok = input.contexts.some((context) => {
       const ctx = new TextEncoder().encode(context);
       return (
-        ctx.length <= 255 && ed25519ph.verify(signature, message, signer.raw, { context: ctx })
+        ctx.length <= MAX_CONTEXT_BYTES &&
+        ed25519ph.verify(signature, message, signer.raw, { context: ctx })
       );
     });
     if (!ok) {
       throw new SignatureError(
-        'Signature does not verify for this server (made for another address, or altered)',
+        'Signature does not verify for this server (made for another address or certificate, ' +
+          'or altered)',
         31
       );
     }

@@ -50,6 +50,32 @@ describe('base64 and PEM', () => {
     assert.deepEqual(blocks[0]?.der, der);
     assert.equal(blocks[1]?.label, 'OTHER');
   });
+  it('skips broken blocks and keeps scanning', () => {
+    const good = pemEncode('GOOD', Uint8Array.of(1, 2, 3));
+    const text = [
+      '-----BEGIN lower-----\nAAAA\n-----END lower-----',
+      '-----BEGIN A-----\nAAAA\n-----END B-----',
+      '-----BEGIN OPEN-----\nAAAA',
+      good,
+      '-----BEGIN TRAILING',
+    ].join('\n');
+    assert.deepEqual(pemBlocks(text), [{ label: 'GOOD', der: Uint8Array.of(1, 2, 3) }]);
+  });
+  // A header-sized input (node:http allows 16 KiB, a body 1 MiB) must not cost more than a pass
+  // over it. The old backreference regex needed about 1.8 s for 256 KiB of this and grows with
+  // the square: 4 MiB would take minutes, far past the test's timeout.
+  it('reads adversarial text in one pass (4 MiB of unclosed BEGIN lines)', {
+    timeout: 30_000,
+  }, () => {
+    const unit = '-----BEGIN A-----\nAAAA\n';
+    const text = unit.repeat(Math.ceil((4 << 20) / unit.length)) + pemEncode('A', Uint8Array.of(9));
+    assert.deepEqual(pemBlocks(text), [{ label: 'A', der: Uint8Array.of(9) }]);
+    const dashes = '-----BEGIN B-----\n'.repeat(200_000);
+    assert.deepEqual(
+      pemBlocks(dashes + pemEncode('B', Uint8Array.of(7))).at(-1)?.der,
+      Uint8Array.of(7)
+    );
+  });
   it('compares bytes', () => {
     assert.equal(bytesEqual(Uint8Array.of(1, 2), Uint8Array.of(1, 2)), true);
     assert.equal(bytesEqual(Uint8Array.of(1, 2), Uint8Array.of(1, 3)), false);

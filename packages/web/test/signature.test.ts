@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
+import { createHash, createPrivateKey, generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,9 +17,10 @@ import {
   parseSigningKey,
   SignatureError,
   SignatureVerifier,
+  signatureContext,
   signRequest,
 } from '../src/signature.ts';
-import { Clock } from './_fixture.ts';
+import { Clock } from './_clock.ts';
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 const body = new TextEncoder().encode('{"jsonrpc":"2.0","id":1,"method":"status","params":{}}');
@@ -39,7 +40,8 @@ function hasSshKeygen(): boolean {
 
 function setup(maxNonces?: number) {
   const clock = new Clock();
-  const verifier = new SignatureVerifier(clock.now, maxNonces);
+  // started an hour ago, so the window tests are not about the start
+  const verifier = new SignatureVerifier(clock.now, maxNonces, clock.ms - 3600_000);
   const { key } = generateSigningKey();
   const names = new Map([[key.publicKey.pem, 'laptop']]);
   const input = {
@@ -222,6 +224,59 @@ describe('SignatureVerifier', () => {
     clock.advance(31_000);
     verifier.verify(sign(), body, input);
     assert.equal(verifier.remembered, 1, 'expired nonces were dropped');
+  });
+});
+
+describe('binding to this server and this run', () => {
+  const certA = Uint8Array.of(0x30, 0x03, 0x02, 0x01, 0x01);
+  const certB = Uint8Array.of(0x30, 0x03, 0x02, 0x01, 0x02);
+
+  it('the context is the host and the SHA-256 of the presented certificate', () => {
+    const context = signatureContext('vpn.example.org', certA);
+    const digest = createHash('sha256').update(certA).digest('base64url');
+    assert.equal(context, `vpn.example.org ${digest}`);
+    assert.throws(() => signatureContext('a'.repeat(240), certA), RangeError);
+  });
+
+  it('a request signed for one server is refused by another with the same name and key', () => {
+    const { verifier, key, clock } = setup();
+    const names = new Map([[key.publicKey.pem, 'laptop']]);
+    const keyName = (pem: string) => names.get(pem);
+    const header = signRequest(key, body, signatureContext(CONTEXT, certA), { now: clock.ms });
+    refused(
+      () =>
+        verifier.verify(header, body, { contexts: [signatureContext(CONTEXT, certB)], keyName }),
+      /does not verify for this server/,
+      31
+    );
+    const other = new SignatureVerifier(clock.now, undefined, clock.ms - 1000);
+    const own = { contexts: [signatureContext(CONTEXT, certA)], keyName };
+    assert.equal(other.verify(header, body, own).name, 'laptop');
+  });
+
+  it('refuses a timestamp from before the server started (a replay across a restart)', () => {
+    const { verifier, input, sign, clock } = setup();
+    const header = sign();
+    verifier.verify(header, body, input);
+    clock.advance(2000);
+    const restarted = new SignatureVerifier(clock.now, undefined, clock.ms);
+    refused(() => restarted.verify(header, body, input), /predates the server start/, 31);
+    assert.equal(restarted.verify(sign(), body, input).name, 'laptop', 'a new request passes');
+  });
+
+  it('refuses an unknown key before looking at the body', () => {
+    const { verifier, input, clock } = setup();
+    const stranger = generateSigningKey().key;
+    const header = signRequest(stranger, body, CONTEXT, { now: clock.ms });
+    let read = 0;
+    const watched = new Proxy(new Uint8Array(body.length), {
+      get(target, prop, receiver) {
+        read++;
+        return Reflect.get(target, prop, receiver);
+      },
+    });
+    refused(() => verifier.verify(header, watched, input), /not authorized/, 34);
+    assert.equal(read, 0, 'the body was not touched');
   });
 });
 
