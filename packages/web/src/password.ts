@@ -4,12 +4,13 @@
  * set, as the original's `Config::rfc9106_low_mem()` (`starttunnel.md` §7): m = 64 MiB, t = 3,
  * p = 4, a 32-byte tag and a 16-byte random salt, stored as a PHC string
  * (`$argon2id$v=19$m=65536,t=3,p=4$salt$tag`). Hashing runs in hash-wasm's WebAssembly build, so
- * it works on every architecture Node runs on (riscv64 included) without a native addon.
+ * it works on every architecture Node runs on (riscv64 included) without a native addon, and it
+ * runs in a worker thread (`argon2-worker.ts`), never on the event loop.
  * @module
  */
 
 import { randomBytes } from 'node:crypto';
-import { argon2id, argon2Verify } from 'hash-wasm';
+import { type Argon2Runner, sharedArgon2Runner } from './argon2-worker.ts';
 import { base32Lower } from './encoding.ts';
 
 export interface Argon2Params {
@@ -35,33 +36,34 @@ export const MAX_PASSWORD_LENGTH = 1024;
 /** Shortest password `auth.set-password` accepts. */
 export const MIN_PASSWORD_LENGTH = 8;
 
-/** Hashes a password into a PHC string. */
+/** Hashes a password into a PHC string, in the Argon2 worker. */
 export async function hashPassword(
   password: string,
-  params: Argon2Params = RFC9106_LOW_MEMORY
+  params: Argon2Params = RFC9106_LOW_MEMORY,
+  runner: Argon2Runner = sharedArgon2Runner()
 ): Promise<string> {
-  return argon2id({
+  return runner.hash({
     password: password.normalize('NFC'),
     salt: new Uint8Array(randomBytes(SALT_LENGTH)),
     parallelism: params.parallelism,
     iterations: params.iterations,
-    memorySize: params.memoryKiB,
+    memoryKiB: params.memoryKiB,
     hashLength: HASH_LENGTH,
-    outputType: 'encoded',
   });
 }
 
 /**
- * Checks a password against a stored PHC string. The parameters come from the string, so hashes
- * made with other parameters (tests, or older settings) still verify. A malformed hash is false.
+ * Checks a password against a stored PHC string, in the Argon2 worker. The parameters come from
+ * the string, so hashes made with other parameters (tests, or older settings) still verify. A
+ * malformed hash is false. Rejects (`Argon2BusyError`) when the worker's queue is full.
  */
-export async function verifyPassword(password: string, phc: string): Promise<boolean> {
+export async function verifyPassword(
+  password: string,
+  phc: string,
+  runner: Argon2Runner = sharedArgon2Runner()
+): Promise<boolean> {
   if (!phc.startsWith('$argon2id$')) return false;
-  try {
-    return await argon2Verify({ password: password.normalize('NFC'), hash: phc });
-  } catch {
-    return false;
-  }
+  return runner.verify(password.normalize('NFC'), phc);
 }
 
 /**
