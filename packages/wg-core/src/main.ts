@@ -5,9 +5,15 @@
  * creates the TUN interface and the UAPI socket `/var/run/wireguard/INTERFACE.sock`, then serves
  * `wg`/`wg-quick`. Without `-f` it detaches, and the parent returns only once the socket is ready
  * (so `wg setconf` right after works). It exits cleanly, removing its socket, on SIGTERM/SIGINT,
- * when the socket file is deleted, or when the interface is removed (`wg-quick down`).
- * Environment: LOG_LEVEL=verbose|error|silent (default error), WG_PROCESS_FOREGROUND=1,
+ * when the socket file is deleted, or when the interface is destroyed (`wg-quick down`, or the
+ * namespace it was moved to is deleted). Moving the interface to another network namespace or
+ * renaming it is not a removal: the process and its UDP sockets stay in the namespace they were
+ * born in and follow the interface (https://www.wireguard.com/netns/).
+ * Environment, as wireguard-go's `main.go` on Linux: LOG_LEVEL=verbose|error|silent (default
+ * error), WG_PROCESS_FOREGROUND=1, WG_TUN_FD=N (use this open TUN descriptor instead of creating
+ * the interface), WG_UAPI_FD=N (serve this listening UAPI socket instead of creating one); and
  * WIREGUARD_TS_WORKERS=N (crypto worker threads, 0 = inline; default from the core count).
+ * The package README has the whole contract, key by key.
  * @module
  */
 
@@ -31,6 +37,9 @@ A userspace WireGuard, driven by wg(8) and wg-quick(8) like wireguard-go.
 
 Environment:
   LOG_LEVEL=verbose|error|silent   logging (default: error)
+  WG_PROCESS_FOREGROUND=1          same as -f
+  WG_TUN_FD=N                      use this open TUN descriptor instead of creating INTERFACE
+  WG_UAPI_FD=N                     serve this listening UAPI socket instead of creating one
   WIREGUARD_TS_WORKERS=N           worker threads for encryption and decryption, 0 = on the
                                    main thread (default: cores - 1 above 2 cores, at most 4;
                                    else 0)
@@ -99,6 +108,20 @@ function parseArgs(argv: string[]): Args | null {
   return { foreground, ifname: rest[0]! };
 }
 
+/** A descriptor number from the environment: undefined when unset, null (reported) if invalid. */
+function envFd(name: string): number | null | undefined {
+  const text = process.env[name];
+  if (text === undefined || text === '') return undefined;
+  if (!/^[0-9]{1,9}$/.test(text)) {
+    process.stderr.write(`wireguard-ts: invalid ${name} "${text}": expected a descriptor number\n`);
+    return null;
+  }
+  return Number(text);
+}
+
+/** Header and tag around a tunnelled packet: a datagram is at most MTU + 32 bytes. */
+const TRANSPORT_OVERHEAD = 32;
+
 /** Runs the interface in this process until it is told to stop. */
 async function runForeground(
   ifname: string,
@@ -106,14 +129,25 @@ async function runForeground(
   workers: number,
   ready: (error?: string) => void
 ) {
+  const tunFd = envFd('WG_TUN_FD');
+  const uapiFd = envFd('WG_UAPI_FD');
+  if (tunFd === null || uapiFd === null) {
+    ready('Invalid WG_TUN_FD or WG_UAPI_FD');
+    return;
+  }
   let tun: LinuxTun;
   try {
-    tun = await LinuxTun.create(ifname);
+    tun = tunFd === undefined ? await LinuxTun.create(ifname) : await LinuxTun.adopt(tunFd);
   } catch (err) {
     ready(`Failed to create TUN device "${ifname}": ${(err as Error).message}`);
     return;
   }
+  // as wireguard-go: the UAPI socket is named after the interface as the kernel named it
+  const sockName = tun.name;
   const bind = new UdpBind();
+  const fitDatagrams = (mtu: number) =>
+    bind.setMaxDatagramSize(Math.min(65536, mtu + TRANSPORT_OVERHEAD));
+  fitDatagrams(tun.mtu());
   // test-only: rekey sooner, so interop labs can force rekeys with traffic flowing
   const rekeySeconds = Number(process.env.WIREGUARD_TS_TEST_REKEY_AFTER_SECONDS ?? 0);
   let device: Device;
@@ -133,7 +167,10 @@ async function runForeground(
   );
   let uapi: UapiServer;
   try {
-    uapi = await UapiServer.listen(device, tun.name, { log: (m) => logger.error(m) });
+    uapi = await UapiServer.listen(device, sockName, {
+      log: (m) => logger.error(m),
+      ...(uapiFd === undefined ? {} : { fd: uapiFd }),
+    });
   } catch (err) {
     await tun.close();
     ready(`Failed to open UAPI socket: ${(err as Error).message}`);
@@ -150,16 +187,19 @@ async function runForeground(
     await device.close();
     process.exit(0);
   };
-  // like wireguard-go: sockets open when the link comes up, close when it goes down
+  // like wireguard-go: sockets open when the link comes up, close when it goes down; they are
+  // always opened here, in the namespace this process was born in, wherever the interface is
   tun.setEventHandler((event) => {
     if (event.type === 'up') {
       device.up().catch((err) => logger.error(`Cannot bring the device up: ${String(err)}`));
     } else if (event.type === 'down') {
-      if (!existsSync(`/sys/class/net/${tun.name}`)) {
-        void stop('the interface was removed');
+      if (tun.removed) {
+        void stop('the interface was destroyed');
         return;
       }
       device.down().catch(() => {});
+    } else if (event.type === 'mtu') {
+      fitDatagrams(event.mtu);
     }
   });
   if (tun.isUp()) await device.up();
@@ -177,10 +217,27 @@ async function runForeground(
 function detach(ifname: string): void {
   // the bin shim next to the package, whether this runs from dist/ or src/
   const script = fileURLToPath(new URL('../bin/wireguard-ts.js', import.meta.url));
+  // as wireguard-go: the daemon keeps stdout/stderr only when LOG_LEVEL asks for output
+  const level = process.env.LOG_LEVEL;
+  const out = level !== undefined && level !== '' && level !== 'silent' ? 'inherit' : 'ignore';
+  // descriptors handed to us by a supervisor go on to the daemon, renumbered after the pipe
+  const stdio: ('ignore' | 'inherit' | 'pipe' | number)[] = ['ignore', out, out, 'pipe'];
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    WG_PROCESS_FOREGROUND: '1',
+    WG_TS_READY_FD: String(READY_FD),
+  };
+  for (const name of ['WG_TUN_FD', 'WG_UAPI_FD'] as const) {
+    const fd = envFd(name);
+    if (fd === null) process.exit(1);
+    if (fd === undefined) continue;
+    env[name] = String(stdio.length);
+    stdio.push(fd);
+  }
   const child = spawn(process.execPath, [...process.execArgv, script, '-f', ifname], {
     detached: true,
-    stdio: ['ignore', 'ignore', 'ignore', 'pipe'],
-    env: { ...process.env, WG_PROCESS_FOREGROUND: '1', WG_TS_READY_FD: String(READY_FD) },
+    stdio,
+    env,
   });
   let said = '';
   const pipe = child.stdio[READY_FD] as NodeJS.ReadableStream;

@@ -5,10 +5,18 @@
  * uv_poll watcher that drains a batch of packets per event-loop turn into one reusable
  * {@link PacketBatch} (each packet `TUN_HEADROOM` bytes into its slot, `TUN_TAILROOM` free
  * behind it), written a batch per call. Link state comes from rtnetlink (`native/link.c`), as
- * wireguard-go's netlink listener: `up`/`down` follow IFF_RUNNING, `mtu` follows IFLA_MTU, and
- * the interface disappearing (RTM_DELLINK, or a read failing with EBADFD) ends the device with
- * a last `down` event and {@link LinuxTun.removed} set. The descriptor is never read through
- * `fs` or a stream (node-perf.md §1: threadpool starvation and broken packet framing).
+ * wireguard-go's netlink listener: `up`/`down` follow IFF_RUNNING, `mtu` follows IFLA_MTU.
+ *
+ * The interface is followed by its descriptor, never by a remembered name
+ * (https://www.wireguard.com/netns/): it may be renamed, or moved to another network namespace
+ * while this process and its UDP sockets stay in the one they were born in. RTM_DELLINK in our
+ * namespace therefore means "destroyed or moved away"; `tunLink` (TUNGETIFF, TUNGETDEVNETNS)
+ * tells which. While the interface is away, our rtnetlink sees nothing of it, so its state is
+ * read once a second through its namespace (wireguard-go polls the TUN the same way, in
+ * `routineHackListener`), until it comes home. The device ends, with a last `down` event and
+ * {@link LinuxTun.removed} set, only when the interface is destroyed: TUNGETIFF or a read fails
+ * with EBADFD. MTU and up/down changes go through the descriptor's namespace too. The descriptor
+ * is never read through `fs` or a stream (threadpool starvation, broken packet framing).
  * @module
  */
 
@@ -40,6 +48,11 @@ export const DEFAULT_TUN_MTU = 1420;
 const MIN_MTU = 68;
 const MAX_MTU = 65535;
 const EFAULT = 14;
+/** The errno of a TUN whose interface was destroyed (EBADFD), and of a closed handle (EBADF). */
+const EBADFD = 77;
+const EBADF = 9;
+/** How often the state of an interface in another namespace is read. */
+const AWAY_POLL_MS = 1000;
 
 /** Slot size that fits an `mtu`-byte packet with head and tail room, rounded up to 16. */
 function slotSizeFor(mtu: number): number {
@@ -68,10 +81,6 @@ function checkName(name: unknown): string {
 }
 
 export class LinuxTun implements TunDevice {
-  /** The interface name the kernel gave (the requested one unless it held a `%d` template). */
-  readonly name: string;
-  /** The interface index in the namespace the device was created in. */
-  readonly index: number;
   readonly stats: TunStats = {
     rxPackets: 0,
     rxBatches: 0,
@@ -90,6 +99,10 @@ export class LinuxTun implements TunDevice {
   #closed = false;
   #receiver: ((batch: PacketBatch) => void) | null = null;
   #onEvent: ((event: TunEvent) => void) | null = null;
+  #name: string;
+  #index: number;
+  /** The interface is in another namespace (or we are not sure where): polled, not watched. */
+  #away: NodeJS.Timeout | null = null;
 
   /**
    * Creates (or attaches to) the TUN interface `name`, sets its MTU and starts reading. Needs
@@ -103,12 +116,42 @@ export class LinuxTun implements TunDevice {
     if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > addon.IO_MAX_BATCH) {
       throw new RangeError(`Invalid batch size '${batchSize}': expected an integer in 1..1024`);
     }
-    const [handle, actual, index] = addon.tunOpen(name);
+    const [handle] = addon.tunOpen(name);
+    return LinuxTun.#wrap(addon, handle, mtu, batchSize);
+  }
+
+  /**
+   * Takes over an open TUN descriptor (IFF_TUN | IFF_NO_PI), as wireguard-go does with
+   * `WG_TUN_FD`: a supervisor created the interface, or a parent passed it on. The MTU is set
+   * only when `opts.mtu` is given; the descriptor is owned (and closed) by the device from now.
+   */
+  static async adopt(fd: number, opts: LinuxTunOptions = {}): Promise<LinuxTun> {
+    if (!Number.isInteger(fd) || fd < 0 || fd > 0x7fffffff) {
+      throw new RangeError(`Invalid descriptor '${String(fd)}': expected a non-negative integer`);
+    }
+    const mtu = opts.mtu === undefined ? null : checkMtu(opts.mtu);
+    const batchSize = opts.batchSize ?? IDEAL_BATCH_SIZE;
+    const addon = loadNative();
+    if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > addon.IO_MAX_BATCH) {
+      throw new RangeError(`Invalid batch size '${batchSize}': expected an integer in 1..1024`);
+    }
+    const [handle] = addon.tunAdopt(fd);
+    return LinuxTun.#wrap(addon, handle, mtu, batchSize);
+  }
+
+  static #wrap(
+    addon: NativeAddon,
+    handle: IoHandle,
+    mtu: number | null,
+    batchSize: number
+  ): LinuxTun {
     try {
-      addon.ifSetMtu(actual, mtu);
-      const readBack = addon.ifGetMtu(actual);
-      const running = (addon.ifGetFlags(actual) & addon.IFF_RUNNING) !== 0;
-      return new LinuxTun(addon, handle, actual, index, readBack, running, batchSize);
+      if (mtu !== null) addon.tunSetMtu(handle, mtu);
+      const [name, index, readBack, flags, home] = addon.tunLink(handle);
+      const running = (flags & addon.IFF_RUNNING) !== 0;
+      const tun = new LinuxTun(addon, handle, name, index, readBack, running, batchSize);
+      if (!home) tun.#goAway();
+      return tun;
     } catch (err) {
       addon.ioClose(handle);
       throw err;
@@ -126,8 +169,8 @@ export class LinuxTun implements TunDevice {
   ) {
     this.#addon = addon;
     this.#tun = handle;
-    this.name = name;
-    this.index = index;
+    this.#name = name;
+    this.#index = index;
     this.#mtu = mtu;
     this.#up = up;
     this.#batchSize = batchSize;
@@ -139,6 +182,21 @@ export class LinuxTun implements TunDevice {
       this.#shutdown();
       throw err;
     }
+  }
+
+  /** The interface name now (it follows renames, in whichever namespace the interface is). */
+  get name(): string {
+    return this.#name;
+  }
+
+  /** The interface index now, in the namespace the interface is in. */
+  get index(): number {
+    return this.#index;
+  }
+
+  /** Whether the interface is in another network namespace than this process. */
+  get away(): boolean {
+    return this.#away !== null;
   }
 
   mtu(): number {
@@ -160,18 +218,21 @@ export class LinuxTun implements TunDevice {
     return this.#batch;
   }
 
-  /** Sets the MTU (SIOCSIFMTU) and reads it back; emits an `mtu` event when it changed. */
+  /**
+   * Sets the MTU (SIOCSIFMTU, through the descriptor: wherever the interface is, whatever its
+   * name) and reads it back; emits an `mtu` event when it changed.
+   */
   setMtu(mtu: number): void {
     checkMtu(mtu);
     this.#assertOpen('set the MTU');
-    this.#addon.ifSetMtu(this.name, mtu);
-    this.#mtuChanged(this.#addon.ifGetMtu(this.name));
+    this.#addon.tunSetMtu(this.#tun!, mtu);
+    this.#refresh();
   }
 
-  /** Brings the link administratively up or down (SIOCSIFFLAGS); events follow from rtnetlink. */
+  /** Brings the link administratively up or down (SIOCSIFFLAGS, through the descriptor). */
   setUp(up: boolean): void {
     this.#assertOpen(up ? 'bring up' : 'bring down');
-    this.#addon.ifSetUp(this.name, up);
+    this.#addon.tunSetUp(this.#tun!, up);
   }
 
   setReceiver(receive: (batch: PacketBatch) => void): void {
@@ -239,8 +300,16 @@ export class LinuxTun implements TunDevice {
       stats.rxPackets += count;
       stats.rxBatches++;
       const receive = this.#receiver;
-      if (receive !== null) receive(batch);
-      else stats.rxDropped += count;
+      if (receive === null) {
+        stats.rxDropped += count;
+      } else {
+        // called from a uv_poll callback: a throw would be fatal to the process (see bind-udp.ts)
+        try {
+          receive(batch);
+        } catch {
+          stats.rxDropped += count;
+        }
+      }
     }
     if (fatal === 0 || this.#tun === null) return;
     if (fatal === EFAULT) {
@@ -252,28 +321,64 @@ export class LinuxTun implements TunDevice {
     this.#gone();
   };
 
-  readonly #onLink = (kind: 0 | 1 | 2, flags: number, mtu: number): void => {
+  readonly #onLink = (kind: 0 | 1 | 2, _flags: number, _mtu: number): void => {
+    // Changed, removed (destroyed or moved away) or events lost: read the state as it is now.
     if (this.#tun === null) return;
-    if (kind === 1) {
-      this.#gone();
+    if (kind === 1) this.#goAway(); // until tunLink says where the interface went
+    this.#refresh();
+  };
+
+  /** Reads name, index, MTU, flags and namespace from the descriptor and acts on changes. */
+  #refresh(): void {
+    const tun = this.#tun;
+    if (tun === null) return;
+    let info: [string, number, number, number, boolean];
+    try {
+      info = this.#addon.tunLink(tun);
+    } catch (err) {
+      const errno = -((err as { errno?: number }).errno ?? 0);
+      if (errno === EBADFD || errno === EBADF) this.#gone();
+      // anything else (a rename or a move in between the calls): ask again on the next poll
+      else this.#goAway();
       return;
     }
-    if (kind === 2) {
-      try {
-        flags = this.#addon.ifGetFlags(this.name);
-        mtu = this.#addon.ifGetMtu(this.name);
-      } catch {
-        this.#gone();
-        return;
-      }
+    const [name, index, mtu, flags, home] = info;
+    this.#name = name;
+    if (home && (this.#away !== null || index !== this.#index)) {
+      this.#index = index;
+      this.#comeHome();
     }
+    this.#index = index;
+    if (!home) this.#goAway();
     if (mtu > 0) this.#mtuChanged(mtu);
     const up = (flags & this.#addon.IFF_RUNNING) !== 0;
     if (up !== this.#up) {
       this.#up = up;
       this.#emit(up ? { type: 'up' } : { type: 'down' });
     }
-  };
+  }
+
+  /** Stops watching rtnetlink here and reads the state once a second instead. */
+  #goAway(): void {
+    if (this.#away !== null || this.#tun === null) return;
+    if (this.#link !== null) this.#addon.ioClose(this.#link);
+    this.#link = null;
+    this.#away = setInterval(() => this.#refresh(), AWAY_POLL_MS);
+    this.#away.unref();
+  }
+
+  /** Back in our namespace (maybe with a new index): watch rtnetlink again. */
+  #comeHome(): void {
+    if (this.#away !== null) clearInterval(this.#away);
+    this.#away = null;
+    if (this.#link !== null) this.#addon.ioClose(this.#link);
+    this.#link = null;
+    try {
+      this.#link = this.#addon.linkWatch(this.#index, this.#onLink);
+    } catch {
+      this.#goAway();
+    }
+  }
 
   #mtuChanged(mtu: number): void {
     if (mtu === this.#mtu) return;
@@ -295,6 +400,8 @@ export class LinuxTun implements TunDevice {
   }
 
   #shutdown(): void {
+    if (this.#away !== null) clearInterval(this.#away);
+    this.#away = null;
     if (this.#link !== null) this.#addon.ioClose(this.#link);
     if (this.#tun !== null) this.#addon.ioClose(this.#tun);
     this.#link = null;

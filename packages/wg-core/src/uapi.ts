@@ -361,6 +361,11 @@ function serve(device: Device, socket: Socket, log: (m: string) => void, limits:
 export interface UapiServerOptions {
   /** Directory of the sockets; `/var/run/wireguard` by default. */
   directory?: string;
+  /**
+   * An already listening Unix socket to serve (wireguard-go's `WG_UAPI_FD`): nothing is created,
+   * and `<directory>/<ifname>.sock` is only the path watched and removed on close.
+   */
+  fd?: number;
   log?: (message: string) => void;
   /** Longest line accepted, in bytes; default 4096. */
   maxLineBytes?: number;
@@ -407,8 +412,23 @@ export class UapiServer {
         'maxRequestLines'
       ),
     };
-    mkdirSync(directory, { recursive: true, mode: 0o755 });
     const path = `${directory}/${ifname}.sock`;
+    if (options.fd !== undefined) {
+      const fd = options.fd;
+      if (!Number.isInteger(fd) || fd < 0) {
+        throw new RangeError(`Invalid UAPI descriptor '${String(fd)}': expected an integer >= 0`);
+      }
+      const server = createServer((socket) => serve(device, socket, log, limits));
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen({ fd }, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+      return new UapiServer(path, server);
+    }
+    mkdirSync(directory, { recursive: true, mode: 0o755 });
     if (await isLive(path)) {
       const err = new Error(`Cannot listen on ${path}: another process serves this interface`);
       (err as Error & { code: string }).code = 'EADDRINUSE';
