@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { LoginThrottle, MAX_TRACKED, throttleKey } from '../src/throttle.ts';
-import { Clock } from './_fixture.ts';
+import { Clock } from './_clock.ts';
 
 const per = { burst: 3, refillMs: 10_000 };
 const all = { burst: 5, refillMs: 2_000 };
