@@ -6,8 +6,11 @@
  * root CAs named by `--root-ca` (the server's own, printed by `web init` and `web get-root-ca`;
  * without `--root-ca`, the system's public CAs), and carries an `X-StartOS-Auth-Sig` header: an
  * Ed25519 signature over the exact body with the key in `--key` (PKCS#8 PEM or an unencrypted
- * OpenSSH key), whose context string is HOST as typed, the name or address the server's
- * certificate carries. There is no `--insecure`: trusting the root CA is one file.
+ * OpenSSH key). Its context string binds it to the one server: HOST as typed (the name or address
+ * the server's certificate carries) and the SHA-256 of the certificate the server presented in
+ * this connection's TLS handshake (`signatureContext`), read after the handshake and before the
+ * body is sent; so another server that answers to the same name, even one trusting the same key,
+ * cannot replay it. There is no `--insecure`: trusting the root CA is one file.
  *
  * Every way this can fail is one line: the key file unreadable or not a key, a root CA file
  * that is no certificate, nothing listening, a certificate not from the given root (naming the
@@ -15,10 +18,13 @@
  * @module
  */
 
-import { X509Certificate } from 'node:crypto';
+import { createHash, X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import type { IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { isIP } from 'node:net';
-import { ErrorCode, RPC_PATH, type RpcRequest, type RpcResponse } from '@start-tunnel/tunnel';
+import type { TLSSocket } from 'node:tls';
+import { ErrorCode, RPC_PATH, type RpcRequest, type RpcResponse } from '@start-tunnel/protocol';
 import {
   KeyFormatError,
   parseSigningKey,
@@ -26,7 +32,7 @@ import {
   type SigningKey,
   signRequest,
 } from '@start-tunnel/web';
-import { HttpTransport, type RemoteOptions, type Transport, TransportError } from './client.ts';
+import { type RemoteOptions, type Transport, TransportError } from './client.ts';
 import { CliError, ClientError, UsageError } from './errors.ts';
 import { clean } from './format.ts';
 
@@ -148,34 +154,126 @@ export interface RemoteTransportOptions {
   timeoutMs: number;
 }
 
+/**
+ * The signature context for `host` and the certificate the server presented: the host, a space,
+ * and the unpadded base64url SHA-256 of the certificate's DER (the server's `signatureContext`
+ * in @start-tunnel/web; test/remote-binding.test.ts checks the two agree).
+ */
+export function remoteSignatureContext(host: string, certificateDer: Uint8Array): string {
+  const context = `${host} ${createHash('sha256').update(certificateDer).digest('base64url')}`;
+  if (Buffer.byteLength(context) > 255) {
+    throw new Error(`the host "${clean(host)}" is too long to sign requests for`);
+  }
+  return context;
+}
+
+/** Largest answer read (as the local transport's bound). */
+const MAX_RESPONSE_BYTES = 16 << 20;
+
 /** HTTPS to the panel with signed requests; failures become remote advice. */
 export class RemoteTransport implements Transport {
   readonly description: string;
-  readonly #http: HttpTransport;
   readonly #opts: RemoteTransportOptions;
 
   constructor(opts: RemoteTransportOptions) {
     this.#opts = opts;
-    const { address, key } = opts;
-    this.description = `the tunnel at ${address.display}`;
-    this.#http = new HttpTransport({
-      url: `https://${address.display}${RPC_PATH}`,
-      description: this.description,
-      headers: (body) => ({
-        [SIGNATURE_HEADER]: signRequest(key, new TextEncoder().encode(body), address.host),
-      }),
-      ...(opts.ca.length ? { ca: opts.ca } : {}),
-      timeoutMs: opts.timeoutMs,
-    });
+    this.description = `the tunnel at ${opts.address.display}`;
   }
 
   async send(request: RpcRequest): Promise<RpcResponse> {
     try {
-      return await this.#http.send(request);
+      return await this.#post(request);
     } catch (err) {
       if (!(err instanceof TransportError)) throw err;
       throw this.#explain(err);
     }
+  }
+
+  /**
+   * One POST on a fresh connection. The signature needs the certificate this connection
+   * presented, so the headers go out only after the handshake (and its verification against
+   * `--root-ca`) completed: nothing is written before `secureConnect`.
+   */
+  async #post(rpc: RpcRequest): Promise<RpcResponse> {
+    const { address, key, ca, timeoutMs } = this.#opts;
+    const body = new TextEncoder().encode(JSON.stringify(rpc));
+    const { status, text } = await new Promise<{ status: number; text: string }>(
+      (resolve, reject) => {
+        const req = httpsRequest(
+          `https://${address.display}${RPC_PATH}`,
+          {
+            method: 'POST',
+            agent: false,
+            headers: {
+              'content-type': 'application/json',
+              'content-length': body.length,
+              accept: 'application/json',
+              connection: 'close',
+            },
+            ...(ca.length ? { ca } : {}),
+          },
+          (res: IncomingMessage) => {
+            const chunks: Buffer[] = [];
+            let size = 0;
+            res.on('data', (chunk: Buffer) => {
+              size += chunk.length;
+              if (size > MAX_RESPONSE_BYTES) {
+                req.destroy(new TransportError('protocol', 'answer too large'));
+                return;
+              }
+              chunks.push(chunk);
+            });
+            res.on('end', () =>
+              resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') })
+            );
+            res.on('error', reject);
+          }
+        );
+        req.setTimeout(timeoutMs, () =>
+          req.destroy(new TransportError('timeout', `${Math.round(timeoutMs / 1000)} s`))
+        );
+        req.on('error', (err: NodeJS.ErrnoException) => {
+          if (err instanceof TransportError) reject(err);
+          else if (err.code === 'ECONNREFUSED') reject(new TransportError('refused', err.code));
+          else reject(new TransportError('network', err.code ?? err.message));
+        });
+        req.once('socket', (socket) => {
+          (socket as TLSSocket).once('secureConnect', () => {
+            const presented = (socket as TLSSocket).getPeerCertificate().raw;
+            if (!presented) {
+              req.destroy(new TransportError('network', 'NO_PEER_CERTIFICATE'));
+              return;
+            }
+            let context: string;
+            try {
+              context = remoteSignatureContext(address.host, new Uint8Array(presented));
+            } catch (err) {
+              req.destroy(new TransportError('protocol', (err as Error).message));
+              return;
+            }
+            req.setHeader(SIGNATURE_HEADER, signRequest(key, body, context));
+            req.end(body);
+          });
+        });
+      }
+    );
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      throw new TransportError('protocol', `HTTP ${status}, not JSON`);
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+      throw new TransportError('protocol', `HTTP ${status}, not a JSON-RPC response`);
+    }
+    const response = parsed as Partial<RpcResponse> & { error?: { message?: string } };
+    if (status === 401) {
+      throw new TransportError('unauthorized', response.error?.message ?? 'HTTP 401');
+    }
+    if (!('result' in response) && !('error' in response && response.error)) {
+      throw new TransportError('protocol', `HTTP ${status}, not a JSON-RPC response`);
+    }
+    return response as RpcResponse;
   }
 
   #explain(err: TransportError): ClientError {
