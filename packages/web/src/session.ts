@@ -5,7 +5,9 @@
  * `starttunnel.md` §7), so reading the state file never yields a usable cookie. Unlike the
  * original, whose sessions never expire and whose cookie is neither HttpOnly nor Secure, a
  * session ends after `SESSION_IDLE_MS` without a request or `SESSION_ABSOLUTE_MS` after login,
- * whichever comes first, and the cookie is `HttpOnly; Secure; SameSite=Strict`.
+ * whichever comes first, and the cookie is `HttpOnly; Secure; SameSite=Strict`. Its name carries
+ * the `__Host-` prefix (RFC 6265bis §4.1.3.2): browsers accept it only with `Secure`, `Path=/`
+ * and no `Domain`, so a sibling host cannot set or shadow it.
  * @module
  */
 
@@ -22,7 +24,8 @@ export const LAST_ACTIVE_RESOLUTION_MS = 60_000;
 /** Sessions kept at most; the least recently active go first (bounds the state file). */
 export const MAX_SESSIONS = 64;
 
-export const SESSION_COOKIE = 'session';
+/** `__Host-` prefixed: Secure, Path=/ and host-only (RFC 6265bis §4.1.3.2). */
+export const SESSION_COOKIE = '__Host-session';
 
 /** The session id of a token: lowercase base32 of its SHA-256. */
 export function sessionId(token: string): string {

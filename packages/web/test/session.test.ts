@@ -8,13 +8,14 @@ import {
   LAST_ACTIVE_RESOLUTION_MS,
   MAX_SESSIONS,
   SESSION_ABSOLUTE_MS,
+  SESSION_COOKIE,
   SESSION_IDLE_MS,
   SessionManager,
   sessionCookie,
   sessionId,
 } from '../src/session.ts';
 import { MemoryWebStore } from '../src/state.ts';
-import { Clock } from './_fixture.ts';
+import { Clock } from './_clock.ts';
 
 function setup() {
   const store = new MemoryWebStore();
@@ -112,12 +113,19 @@ describe('sessions', () => {
     assert.equal(await sessions.killAll(), MAX_SESSIONS);
   });
 
-  it('cookie attributes: HttpOnly, Secure, SameSite=Strict, Path=/, Max-Age', () => {
+  it('cookie attributes: __Host- prefix, HttpOnly, Secure, SameSite=Strict, Path=/, Max-Age', () => {
     const c = sessionCookie('tok');
     assert.equal(
       c,
-      `session=tok; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age=${SESSION_ABSOLUTE_MS / 1000}`
+      `__Host-session=tok; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age=${SESSION_ABSOLUTE_MS / 1000}`
     );
-    assert.match(clearSessionCookie(), /^session=; .*Max-Age=0$/);
+    assert.match(clearSessionCookie(), /^__Host-session=; .*Max-Age=0$/);
+    // RFC 6265bis §4.1.3.2: a __Host- cookie must be Secure, have Path=/ and no Domain
+    for (const cookie of [c, clearSessionCookie()]) {
+      const attrs = cookie.split('; ').slice(1);
+      assert.ok(cookie.startsWith(`${SESSION_COOKIE}=`));
+      assert.ok(attrs.includes('Secure') && attrs.includes('Path=/'));
+      assert.ok(!attrs.some((a) => /^domain=/i.test(a)));
+    }
   });
 });
