@@ -7,6 +7,10 @@
  * daemons (ours, `wireguard-ts -f`, and stock `wireguard-go -f`) configured only with stock
  * `wg`, ping and iperf3 with parsed results, and a cleanup that always runs: processes,
  * namespaces, `/var/run/wireguard/<ifname>.sock` and temporary files.
+ *
+ * The stock wireguard-go is `wireguard-go` on PATH unless `WIREGUARD_GO` names another binary:
+ * `scripts/test.sh` runs the interop labs once with Debian's and once more with the other
+ * Debian generation it unpacks beside it (bookworm's 0.0.20220316, trixie's 0.0.20231211).
  * @module
  */
 
@@ -25,6 +29,17 @@ export const WG_TS_DIST = join(ROOT, 'packages/wg-core/dist/main.js');
 export const SOCK_DIR = '/var/run/wireguard';
 /** The start-tunnel command (needs `npm run build`). */
 export const START_TUNNEL_BIN = join(ROOT, 'packages/cli/bin/start-tunnel.js');
+/** The stock wireguard-go the labs run: `WIREGUARD_GO` (a path) or `wireguard-go` on PATH. */
+export const WIREGUARD_GO = process.env.WIREGUARD_GO || 'wireguard-go';
+
+/** `wireguard-go --version`'s first line (e.g. `wireguard-go v0.0.20220316`), for diagnostics. */
+export function wireguardGoVersion(): string {
+  try {
+    return execFileSync(WIREGUARD_GO, ['--version'], { encoding: 'utf8' }).split('\n')[0]!.trim();
+  } catch {
+    return `${WIREGUARD_GO} (no version)`;
+  }
+}
 
 export function hasCommand(cmd: string): boolean {
   try {
@@ -40,7 +55,9 @@ export function labSkip(commands: readonly string[]): string | false {
   if (process.platform !== 'linux') return 'needs Linux';
   if (process.getuid?.() !== 0) return 'needs root (network namespaces, TUN devices)';
   if (!existsSync('/dev/net/tun')) return 'needs /dev/net/tun';
-  const missing = ['ip', 'flock', ...commands].filter((c) => !hasCommand(c));
+  const missing = ['ip', 'flock', ...commands]
+    .map((c) => (c === 'wireguard-go' ? WIREGUARD_GO : c))
+    .filter((c) => !hasCommand(c));
   return missing.length > 0 ? `needs ${missing.join(', ')} (scripts/test.sh installs them)` : false;
 }
 
@@ -481,7 +498,7 @@ export class Lab {
     const bg =
       kind === 'ours'
         ? this.spawnIn(ns, `${kind} ${ifname}`, process.execPath, [WG_TS_BIN, '-f', ifname], env)
-        : this.spawnIn(ns, `${kind} ${ifname}`, 'wireguard-go', ['-f', ifname], env);
+        : this.spawnIn(ns, `${kind} ${ifname}`, WIREGUARD_GO, ['-f', ifname], env);
     const sock = join(SOCK_DIR, `${ifname}.sock`);
     const ready = await waitFor(async () => {
       if (bg.exited || !existsSync(sock)) return bg.exited;
