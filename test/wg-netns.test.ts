@@ -31,7 +31,7 @@ import {
   waitFor,
   wireguardGoVersion,
 } from './_lab.ts';
-import { endpointOf, KINDS, type Kind, pingSized, pingsWithin } from './_wg-lab.ts';
+import { endpointOf, KINDS, pingSized, pingsWithin } from './_wg-lab.ts';
 
 const skip = labSkip(['wg', 'wireguard-go', 'iperf3', 'ping']);
 const TAG = String(process.pid % 100_000);
