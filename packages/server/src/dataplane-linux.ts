@@ -89,8 +89,6 @@ const START_TIMEOUT_MS = 30_000;
 const COMMAND_TIMEOUT_MS = 10_000;
 const STATUS_TIMEOUT_MS = 2_000;
 const STOP_TIMEOUT_MS = 5_000;
-/** Status requests unanswered in a row before the thread counts as hung and is replaced. */
-const HUNG_AFTER = 3;
 
 /** The thread exited (or never answered) before replying. */
 class ThreadGone extends Error {}
@@ -122,7 +120,6 @@ export class LinuxDataplane implements Dataplane {
   #restarting: Promise<void> | null = null;
   #failed: string | null = null;
   #stopping = false;
-  #timeouts = 0;
   /** Threads started again after a failure, over this object's life. */
   restarts = 0;
 
@@ -189,14 +186,8 @@ export class LinuxDataplane implements Dataplane {
     let list: Ops['status']['result'];
     try {
       list = await this.#call(worker, 'status', {}, STATUS_TIMEOUT_MS);
-      this.#timeouts = 0;
     } catch (err) {
       this.#opts.logger.verbose(`No fresh peer counters: ${messageOf(err)}`);
-      if (err instanceof ThreadTimeout && ++this.#timeouts >= HUNG_AFTER) {
-        this.#timeouts = 0;
-        this.#opts.logger.error('The data plane thread does not answer: replacing it');
-        void worker.terminate(); // its exit restarts it
-      }
       return;
     }
     const next = new Map<string, PeerStatus>();
@@ -221,10 +212,10 @@ export class LinuxDataplane implements Dataplane {
       if (worker) {
         try {
           await this.#call(worker, 'stop', {}, STOP_TIMEOUT_MS);
+          await worker.terminate();
         } catch (err) {
-          this.#opts.logger.error(`The data plane thread did not stop cleanly: ${messageOf(err)}`);
+          this.#abandon(worker, `did not stop: ${messageOf(err)}`);
         }
-        await worker.terminate();
       }
       this.#removeSocket();
     } finally {
@@ -272,7 +263,8 @@ export class LinuxDataplane implements Dataplane {
       this.#ifname = started.interface;
       this.#uapiPath = started.uapiPath;
     } catch (err) {
-      await worker.terminate();
+      if (err instanceof ThreadTimeout) this.#abandon(worker, 'did not start');
+      else await worker.terminate(); // it closed what it opened before it answered
       throw err;
     }
     this.#worker = worker;
@@ -305,6 +297,10 @@ export class LinuxDataplane implements Dataplane {
     const message: ThreadMessage = m;
     if (message.type === 'log') {
       this.#opts.logger[message.level](message.message);
+      return;
+    }
+    if (message.type === 'fatal') {
+      this.#opts.logger.error(`The data plane thread failed: ${message.message}`);
       return;
     }
     const pending = this.#pending.get(message.id);
@@ -367,6 +363,15 @@ export class LinuxDataplane implements Dataplane {
     }
     this.#failed = 'it could not be restarted';
     this.#removeSocket();
+  }
+
+  /**
+   * Leaves a thread that does not answer to itself, unreferenced so it does not hold the
+   * process open: `terminate()` while its device is open can crash the whole process.
+   */
+  #abandon(worker: Worker, why: string): void {
+    this.#opts.logger.error(`The data plane thread ${why}; it is left behind`);
+    worker.unref();
   }
 
   /** The peers' last known endpoints, so a restarted thread can greet them at once. */

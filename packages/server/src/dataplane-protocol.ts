@@ -77,7 +77,13 @@ export interface LogLine {
   message: string;
 }
 
-export type ThreadMessage = Reply | LogLine;
+/** The thread hit an uncaught error: it closes its device and exits (the exit follows). */
+export interface FatalLine {
+  type: 'fatal';
+  message: string;
+}
+
+export type ThreadMessage = Reply | LogLine | FatalLine;
 
 const OPS: ReadonlySet<string> = new Set<Op>(['start', 'setPeers', 'status', 'stop', 'crash']);
 
@@ -94,7 +100,7 @@ export function requestHeader(value: unknown): { id: number; op: Op } | null {
 export function isThreadMessage(value: unknown): value is ThreadMessage {
   if (typeof value !== 'object' || value === null) return false;
   const m = value as Partial<Reply> & Partial<LogLine>;
-  if (m.type === 'log') return typeof m.message === 'string';
+  if (m.type === 'log' || m.type === 'fatal') return typeof m.message === 'string';
   return m.type === 'reply' && typeof m.id === 'number' && typeof m.ok === 'boolean';
 }
 

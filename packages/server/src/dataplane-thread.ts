@@ -17,7 +17,15 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { Logger, LogLevel } from '@start-tunnel/wg-core';
 import { DataplaneEngine } from './dataplane-engine.ts';
 import { linuxIo, memoryIo } from './dataplane-io.ts';
-import { requestHeader, type StartConfig, type ThreadMessage } from './dataplane-protocol.ts';
+import {
+  messageOf,
+  requestHeader,
+  type StartConfig,
+  type ThreadMessage,
+} from './dataplane-protocol.ts';
+
+/** How long a crashing thread may take to close its device before it exits anyway. */
+const CLOSE_ON_CRASH_MS = 3000;
 
 /**
  * Node refuses `process.umask(mask)` in a worker (ERR_WORKER_UNSUPPORTED_OPERATION:
@@ -60,6 +68,18 @@ function main(): void {
   const logger = portLogger(send, () => level);
   const io = (workerData as { io?: string } | null)?.io === 'memory' ? memoryIo : linuxIo;
   const engine = new DataplaneEngine(io, logger);
+  // A worker that ends with the addon's descriptors still polled brings the whole process
+  // down (seen with wg-core's addon: SIGSEGV on terminate), so an uncaught error here closes
+  // the device first and only then ends the thread, whose exit the main thread sees.
+  let dying = false;
+  process.on('uncaughtException', (err) => {
+    if (dying) return;
+    dying = true;
+    send({ type: 'fatal', message: messageOf(err) });
+    const exit = () => process.exit(1);
+    setTimeout(exit, CLOSE_ON_CRASH_MS).unref();
+    engine.close().then(exit, exit);
+  });
   let chain = Promise.resolve();
   port.on('message', (request: unknown) => {
     // one request at a time, in arrival order
