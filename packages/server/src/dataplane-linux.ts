@@ -15,7 +15,6 @@
  */
 
 import { rmSync } from 'node:fs';
-import type { Worker } from 'node:worker_threads';
 import {
   applyState,
   type CounterValue,
@@ -25,17 +24,9 @@ import {
 } from '@start-tunnel/nat';
 import type { Dataplane, PeerSpec, PeerStatus } from '@start-tunnel/tunnel';
 import { defaultCryptoWorkers, type Logger, type LogLevel } from '@start-tunnel/wg-core';
-import {
-  isThreadMessage,
-  messageOf,
-  type Op,
-  type Ops,
-  parseKeyField,
-  parsePeers,
-  type ThreadMessage,
-} from './dataplane-protocol.ts';
+import { DataplaneThread, ThreadGone, ThreadTimeout } from './dataplane-client.ts';
+import { messageOf, type Ops, parseKeyField, parsePeers } from './dataplane-protocol.ts';
 import { syncAddresses } from './dataplane-system.ts';
-import { siblingModule, startModuleWorker } from './worker-module.ts';
 
 export interface RestartPolicy {
   /** Restarts allowed within `windowMs`; one more failure and the data plane stays down. */
@@ -90,26 +81,13 @@ const COMMAND_TIMEOUT_MS = 10_000;
 const STATUS_TIMEOUT_MS = 2_000;
 const STOP_TIMEOUT_MS = 5_000;
 
-/** The thread exited (or never answered) before replying. */
-class ThreadGone extends Error {}
-class ThreadTimeout extends Error {}
-
-interface Pending {
-  worker: Worker;
-  resolve: (result: unknown) => void;
-  reject: (err: Error) => void;
-  timer: NodeJS.Timeout;
-}
-
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 export class LinuxDataplane implements Dataplane {
   readonly #opts: LinuxDataplaneOptions;
   readonly #policy: RestartPolicy;
   /** The thread that answers, once started. */
-  #worker: Worker | null = null;
-  readonly #pending = new Map<number, Pending>();
-  #nextId = 1;
+  #worker: DataplaneThread | null = null;
   #privateKey: string | null = null;
   #ifname: string | null = null;
   #uapiPath: string | null = null;
@@ -153,7 +131,7 @@ export class LinuxDataplane implements Dataplane {
     for (let attempt = 0; ; attempt++) {
       const worker = await this.#live();
       try {
-        await this.#call(worker, 'setPeers', { peers: specs }, COMMAND_TIMEOUT_MS);
+        await worker.call('setPeers', { peers: specs }, COMMAND_TIMEOUT_MS);
         break;
       } catch (err) {
         // the thread died under the request: once restarted with the old set, apply again
@@ -185,7 +163,7 @@ export class LinuxDataplane implements Dataplane {
     if (!worker || this.#restarting) return;
     let list: Ops['status']['result'];
     try {
-      list = await this.#call(worker, 'status', {}, STATUS_TIMEOUT_MS);
+      list = await worker.call('status', {}, STATUS_TIMEOUT_MS);
     } catch (err) {
       this.#opts.logger.verbose(`No fresh peer counters: ${messageOf(err)}`);
       return;
@@ -211,10 +189,10 @@ export class LinuxDataplane implements Dataplane {
       this.#worker = null;
       if (worker) {
         try {
-          await this.#call(worker, 'stop', {}, STOP_TIMEOUT_MS);
+          await worker.call('stop', {}, STOP_TIMEOUT_MS);
           await worker.terminate();
         } catch (err) {
-          this.#abandon(worker, `did not stop: ${messageOf(err)}`);
+          worker.abandon(`did not stop: ${messageOf(err)}`);
         }
       }
       this.#removeSocket();
@@ -233,7 +211,7 @@ export class LinuxDataplane implements Dataplane {
   /** @internal test hook: the thread throws an uncaught error, as a bug would; resolves once it died. */
   async crashThread(): Promise<void> {
     try {
-      await this.#call(await this.#live(), 'crash', {}, COMMAND_TIMEOUT_MS);
+      await (await this.#live()).call('crash', {}, COMMAND_TIMEOUT_MS);
     } catch (err) {
       if (!(err instanceof ThreadGone)) throw err;
     }
@@ -241,13 +219,11 @@ export class LinuxDataplane implements Dataplane {
 
   /** Starts a thread and brings the interface up in it; the thread answers once this resolves. */
   async #launch(): Promise<void> {
-    const entry = siblingModule(import.meta.url, 'dataplane-thread');
-    const worker = startModuleWorker(entry, { workerData: { io: this.#opts.io ?? 'linux' } });
-    worker.on('message', (m: unknown) => this.#onMessage(m));
-    worker.on('error', (err) => {
-      this.#opts.logger.error(`The data plane thread failed: ${messageOf(err)}`);
-    });
-    worker.on('exit', (code) => this.#onExit(worker, code));
+    const worker: DataplaneThread = new DataplaneThread(
+      this.#opts.io ?? 'linux',
+      this.#opts.logger,
+      (code) => this.#onExit(worker, code)
+    );
     const o = this.#opts;
     const config = {
       privateKey: this.#privateKey ?? '',
@@ -259,65 +235,18 @@ export class LinuxDataplane implements Dataplane {
       logLevel: o.logLevel ?? 'error',
     };
     try {
-      const started = await this.#call(worker, 'start', { config }, START_TIMEOUT_MS);
+      const started = await worker.call('start', { config }, START_TIMEOUT_MS);
       this.#ifname = started.interface;
       this.#uapiPath = started.uapiPath;
     } catch (err) {
-      if (err instanceof ThreadTimeout) this.#abandon(worker, 'did not start');
+      if (err instanceof ThreadTimeout) worker.abandon('did not start');
       else await worker.terminate(); // it closed what it opened before it answered
       throw err;
     }
     this.#worker = worker;
   }
 
-  #call<O extends Op>(
-    worker: Worker,
-    op: O,
-    params: Ops[O]['params'],
-    timeoutMs: number
-  ): Promise<Ops[O]['result']> {
-    const id = this.#nextId++;
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#pending.delete(id);
-        reject(new ThreadTimeout(`The data plane thread did not answer ${op} in ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.#pending.set(id, {
-        worker,
-        resolve: resolve as (result: unknown) => void,
-        reject,
-        timer,
-      });
-      worker.postMessage({ id, op, ...params });
-    });
-  }
-
-  #onMessage(m: unknown): void {
-    if (!isThreadMessage(m)) return;
-    const message: ThreadMessage = m;
-    if (message.type === 'log') {
-      this.#opts.logger[message.level](message.message);
-      return;
-    }
-    if (message.type === 'fatal') {
-      this.#opts.logger.error(`The data plane thread failed: ${message.message}`);
-      return;
-    }
-    const pending = this.#pending.get(message.id);
-    if (!pending) return; // answered after its timeout
-    this.#pending.delete(message.id);
-    clearTimeout(pending.timer);
-    if (message.ok) pending.resolve(message.result);
-    else pending.reject(new Error(message.error));
-  }
-
-  #onExit(worker: Worker, code: number): void {
-    for (const [id, p] of this.#pending) {
-      if (p.worker !== worker) continue;
-      this.#pending.delete(id);
-      clearTimeout(p.timer);
-      p.reject(new ThreadGone(`The data plane thread exited (code ${code}) before it answered`));
-    }
+  #onExit(worker: DataplaneThread, code: number): void {
     if (worker !== this.#worker) return; // a start that failed, or stop()
     this.#worker = null;
     if (this.#stopping) return;
@@ -352,7 +281,7 @@ export class LinuxDataplane implements Dataplane {
       this.restarts++;
       try {
         const peers = [...this.#peers.values()];
-        await this.#call(worker, 'setPeers', { peers, endpoints: hints }, COMMAND_TIMEOUT_MS);
+        await worker.call('setPeers', { peers, endpoints: hints }, COMMAND_TIMEOUT_MS);
         if (this.#addresses) await syncAddresses(this.#ifname!, this.#addresses);
       } catch (err) {
         logger.error(`The restarted data plane thread is incomplete: ${messageOf(err)}`);
@@ -363,15 +292,6 @@ export class LinuxDataplane implements Dataplane {
     }
     this.#failed = 'it could not be restarted';
     this.#removeSocket();
-  }
-
-  /**
-   * Leaves a thread that does not answer to itself, unreferenced so it does not hold the
-   * process open: `terminate()` while its device is open can crash the whole process.
-   */
-  #abandon(worker: Worker, why: string): void {
-    this.#opts.logger.error(`The data plane thread ${why}; it is left behind`);
-    worker.unref();
   }
 
   /** The peers' last known endpoints, so a restarted thread can greet them at once. */
@@ -388,7 +308,7 @@ export class LinuxDataplane implements Dataplane {
   }
 
   /** The running thread, after any restart in progress; rejects when there is none. */
-  async #live(): Promise<Worker> {
+  async #live(): Promise<DataplaneThread> {
     if (this.#restarting) await this.#restarting;
     if (this.#worker) return this.#worker;
     if (this.#failed) throw new Error(`The data plane is down: ${this.#failed}`);
