@@ -29,9 +29,19 @@ static void io_free(io_handle *h) {
   free(h);
 }
 
+/* The environment may be torn down (a worker thread ending) once its async cleanup hook is
+ * removed, and the addon unloaded with it: so the hook stays until nothing of ours is pending on
+ * the loop, the uv_close() callback included. */
+static void remove_hook(io_handle *h) {
+  if (!h->hook) return;
+  h->hook = 0;
+  napi_remove_async_cleanup_hook(h->hook_handle);
+}
+
 static void on_uv_closed(uv_handle_t *p) {
   io_handle *h = p->data;
   h->uv_pending = 0;
+  remove_hook(h);
   if (!h->js_alive) io_free(h);
 }
 
@@ -57,15 +67,20 @@ static void close_fd(io_handle *h) {
     close(h->fd);
     h->fd = -1;
   }
+  if (!h->uv_pending) remove_hook(h);
 }
 
-static void on_env_cleanup(void *arg) {
+/* The environment is going away (process exit, or worker.terminate()): close the descriptor on
+ * this environment's own loop and report done from the uv_close() callback, which Node waits for
+ * before it frees the loop and unloads the addon. References belong to the env by now. */
+static void on_env_cleanup(napi_async_cleanup_hook_handle handle, void *arg) {
   io_handle *h = arg;
-  /* The environment is going away: close the descriptor, leave references to the env. */
-  h->hook = 0;
+  h->hook_handle = handle;
   if (!h->closed) {
     h->closed = 1;
     close_fd(h);
+  } else if (!h->uv_pending) {
+    remove_hook(h);
   }
 }
 
@@ -77,10 +92,6 @@ void io_close(io_handle *h) {
   if (h->actx != NULL) {
     napi_async_destroy(h->env, h->actx);
     h->actx = NULL;
-  }
-  if (h->hook) {
-    h->hook = 0;
-    napi_remove_env_cleanup_hook(h->env, on_env_cleanup, h);
   }
 }
 
@@ -123,7 +134,7 @@ io_handle *io_new(napi_env env, int kind, int fd, napi_value *external) {
     io_free(h);
     return NULL;
   }
-  if (napi_add_env_cleanup_hook(env, on_env_cleanup, h) == napi_ok) h->hook = 1;
+  if (napi_add_async_cleanup_hook(env, on_env_cleanup, h, &h->hook_handle) == napi_ok) h->hook = 1;
   return h;
 }
 

@@ -53,7 +53,8 @@ typedef struct io_handle {
   int uv_pending;  /* uv_close requested, its callback has not run */
   int js_alive;    /* the JS external still exists */
   int closed;      /* fd closed, refs released */
-  int hook;        /* env cleanup hook registered */
+  int hook;        /* async env cleanup hook registered, not yet removed */
+  napi_async_cleanup_hook_handle hook_handle;
   napi_ref cb;
   napi_ref slab;
   napi_ref offsets;

@@ -9,8 +9,9 @@
  * @module
  */
 
-import { chmodSync, mkdirSync, unlinkSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, renameSync, rmSync, unlinkSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { join } from 'node:path';
 import { formatPrefix, parsePrefix } from './allowedips.ts';
 import type { Device } from './device.ts';
 import { keyToHex, parseKeyHex } from './keys.ts';
@@ -438,19 +439,28 @@ export class UapiServer {
       unlinkSync(path);
     } catch {}
     const server = createServer((socket) => serve(device, socket, log, limits));
-    const oldMask = process.umask(0o077);
+    // A socket file gets its mode from the umask, and worker threads may not change it (Node
+    // forbids process.umask() there; wireguard-go sets umask 077 around listen). So the socket
+    // is bound in a fresh 0700 directory beside its final path, made 0600 there, then renamed
+    // into place: no one else can reach it before its mode is right.
+    const privateDir = mkdtempSync(join(directory, `.${ifname}-`));
+    const temp = join(privateDir, 'uapi.sock');
     try {
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
-        server.listen(path, () => {
+        server.listen(temp, () => {
           server.off('error', reject);
           resolve();
         });
       });
+      chmodSync(temp, 0o600);
+      renameSync(temp, path);
+    } catch (err) {
+      server.close();
+      throw err;
     } finally {
-      process.umask(oldMask);
+      rmSync(privateDir, { recursive: true, force: true });
     }
-    chmodSync(path, 0o600);
     return new UapiServer(path, server);
   }
 

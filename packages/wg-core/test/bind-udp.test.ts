@@ -150,7 +150,7 @@ describe('UdpBind', () => {
       assert.equal(g.endpoint?.key, `127.0.0.1:${pa}`);
       assert.equal(g.endpoint, got[0]!.endpoint, 'one Endpoint object per source');
     });
-    const src = got[0]!.endpoint!;
+    const src = got[0]!.endpoint as UdpEndpoint;
     assert.deepEqual([src.family, src.address, src.port], [4, '127.0.0.1', pa]);
     // the endpoint of a datagram carries the local address it came to (sticky source)
     assert.equal(src.sourceAddress, '127.0.0.1');
