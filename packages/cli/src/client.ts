@@ -1,46 +1,46 @@
 // SPDX-License-Identifier: MIT
 /**
- * How the command line reaches a daemon. The local mode mirrors StartTunnel's root CLI
- * (`starttunnel.md` §7 "Local"): find the data directory (`--datadir`, else
- * `START_TUNNEL_DATADIR`, else `/var/lib/start-tunnel`), read the API address the running daemon
- * recorded in `daemon.json` and the secret in `auth.cookie`, and POST JSON-RPC to
- * `http://<api>/rpc/v0` with `Cookie: local=<secret>`. Every way this can fail becomes one
- * sentence saying what to do (start the daemon, run as root, check `--datadir`).
+ * How the command line reaches a daemon. Locally, as StartTunnel's root CLI does (`starttunnel.md`
+ * §7 "Local"), but over a Unix socket: find the data directory (`--datadir`, else
+ * `START_TUNNEL_DATADIR`, else `/var/lib/start-tunnel`) and POST JSON-RPC to `/rpc/v0` on its
+ * `api.sock` (`http.request` with `socketPath`, https://nodejs.org/api/http.html#httprequestoptions-callback).
+ * The directory is root's and 0700, so whoever reaches the socket is root: no cookie, no file to
+ * read first. Every way this can fail becomes one sentence saying what to do (start the daemon,
+ * run as root).
  *
- * Commands only see `RpcClient.call`, which speaks through a `Transport`. The remote mode
- * (`-t/--tunnel HOST:PORT --key FILE --root-ca FILE`: HTTPS with a signed request) plugs in as a
- * `RemoteConnector` that returns another `Transport` — `remote.ts`, an `HttpTransport` on an
- * `https:` URL with the request signer as its `headers` hook — without touching any command.
+ * Commands only see `RpcClient.call`, typed by the contract of `@start-tunnel/protocol`, which
+ * speaks through a `Transport`. The remote mode (`-t/--tunnel HOST:PORT --key FILE --root-ca
+ * FILE`: HTTPS with a signed request, `remote.ts`) plugs in as a `RemoteConnector` that returns
+ * another `Transport`; `main.ts` loads it only when `--tunnel` is given.
  * @module
  */
 
-import { readFile } from 'node:fs/promises';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import {
-  COOKIE_FILE,
-  DAEMON_FILE,
+  API_SOCKET,
   DATA_DIR_ENV,
-  type DaemonInfo,
   DEFAULT_DATA_DIR,
   ErrorCode,
-  LOCAL_COOKIE_NAME,
+  type MethodName,
+  type Params,
   parseListen,
+  type Result,
   RPC_PATH,
   type RpcErrorObject,
   type RpcRequest,
   type RpcResponse,
-} from '@start-tunnel/tunnel';
+} from '@start-tunnel/protocol';
 import { CliError, ClientError, oneLine, RpcCallError } from './errors.ts';
-import type { AllMethods, AnyMethodName } from './web-methods.ts';
 
 /** How long a call may take before it is given up (a change waits for its nft apply). */
 export const DEFAULT_TIMEOUT_MS = 60_000;
 /** Largest answer read from a daemon. */
 const MAX_RESPONSE_BYTES = 16 << 20;
 
-const START_HINT = 'start it with `start-tunnel daemon` or `systemctl start start-tunneld`';
+/** What to do when nothing answers (the unit install.sh writes is start-tunneld.service). */
+const START_HINT = 'start it with `systemctl start start-tunneld` or `start-tunnel daemon`';
 
 /** The data directory: the flag, else the environment variable, else the default. */
 export function resolveDataDir(
@@ -79,10 +79,12 @@ export class TransportError extends Error {
 }
 
 export interface HttpTransportOptions {
-  /** `http://IP:PORT/rpc/v0` or `https://HOST:PORT/rpc/v0`. */
+  /** `http://IP:PORT/rpc/v0` or `https://HOST:PORT/rpc/v0` (with `socketPath`, only the path counts). */
   url: string;
+  /** A Unix socket to connect to instead of the URL's host and port (the local API). */
+  socketPath?: string;
   description: string;
-  /** Extra headers for a body: the local cookie, or (remote mode) the request signature. */
+  /** Extra headers for a body (a test's, or a signature). */
   headers?: (body: string) => Record<string, string> | Promise<Record<string, string>>;
   /** PEM roots to trust for `https:` (the tunnel's self-signed chain). */
   ca?: string[];
@@ -129,7 +131,12 @@ export class HttpTransport implements Transport {
           );
           res.on('error', reject);
         };
-        const options = { method: 'POST', headers, agent: false as const };
+        const options = {
+          method: 'POST',
+          headers,
+          agent: false as const,
+          ...(this.#opts.socketPath !== undefined ? { socketPath: this.#opts.socketPath } : {}),
+        };
         const req =
           url.protocol === 'https:'
             ? httpsRequest(
@@ -171,69 +178,9 @@ export class HttpTransport implements Transport {
 
 // ---- local mode ------------------------------------------------------------------------------
 
-/** What the local mode reads from the data directory. */
-export interface LocalEndpoint {
-  dataDir: string;
-  daemon: DaemonInfo;
-  secret: string;
-}
-
-function errnoOf(err: unknown): string | undefined {
-  return (err as NodeJS.ErrnoException | undefined)?.code;
-}
-
-async function readDataFile(dataDir: string, name: string): Promise<string> {
-  const path = join(dataDir, name);
-  try {
-    return await readFile(path, 'utf8');
-  } catch (err) {
-    const code = errnoOf(err);
-    if (code === 'ENOENT' || code === 'ENOTDIR') {
-      throw new ClientError(
-        `the daemon is not running (no ${path}); ${START_HINT}`,
-        ErrorCode.Network
-      );
-    }
-    if (code === 'EACCES' || code === 'EPERM') {
-      throw new ClientError(
-        `cannot read ${path}: permission denied — run as root`,
-        ErrorCode.Authorization
-      );
-    }
-    throw new ClientError(
-      `cannot read ${path}: ${code ?? (err as Error).message}`,
-      ErrorCode.Unknown
-    );
-  }
-}
-
-/** Reads `daemon.json` and `auth.cookie` from a data directory, with one-line errors. */
-export async function readLocalEndpoint(dataDir: string): Promise<LocalEndpoint> {
-  const infoPath = join(dataDir, DAEMON_FILE);
-  const text = await readDataFile(dataDir, DAEMON_FILE);
-  let info: unknown;
-  try {
-    info = JSON.parse(text);
-  } catch {
-    throw new ClientError(`invalid ${infoPath}: not JSON`, ErrorCode.Deserialization);
-  }
-  const api = (info as Partial<DaemonInfo> | null)?.api;
-  if (typeof api !== 'string') {
-    throw new ClientError(`invalid ${infoPath}: no "api" address`, ErrorCode.Deserialization);
-  }
-  try {
-    parseListen(api);
-  } catch {
-    throw new ClientError(
-      `invalid ${infoPath}: "api" is "${api}", expected IP:PORT`,
-      ErrorCode.Deserialization
-    );
-  }
-  const secret = (await readDataFile(dataDir, COOKIE_FILE)).trim();
-  if (secret === '') {
-    throw new ClientError(`${join(dataDir, COOKIE_FILE)} is empty`, ErrorCode.Authorization);
-  }
-  return { dataDir, daemon: info as DaemonInfo, secret };
+/** The path of the local API socket in a data directory. */
+export function localSocketPath(dataDir: string): string {
+  return join(dataDir, API_SOCKET);
 }
 
 /** The URL of the JSON-RPC endpoint for an `IP:PORT` (IPv6 in brackets). */
@@ -242,20 +189,21 @@ export function rpcUrl(scheme: 'http' | 'https', address: string): string {
   return `${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}${RPC_PATH}`;
 }
 
-/** The local daemon through its cookie; transport failures become local advice. */
+/** The local daemon on `<dataDir>/api.sock`; transport failures become local advice. */
 export class LocalTransport implements Transport {
   readonly description: string;
-  readonly endpoint: LocalEndpoint;
+  /** The socket's path. */
+  readonly socket: string;
   readonly #http: HttpTransport;
 
-  constructor(endpoint: LocalEndpoint, timeoutMs?: number) {
-    this.endpoint = endpoint;
-    this.description = `the daemon at ${endpoint.daemon.api}`;
-    const cookie = `${LOCAL_COOKIE_NAME}=${endpoint.secret}`;
+  constructor(dataDir: string, timeoutMs?: number) {
+    this.socket = localSocketPath(dataDir);
+    this.description = `the daemon at ${this.socket}`;
     this.#http = new HttpTransport({
-      url: rpcUrl('http', endpoint.daemon.api),
+      // the host only fills the Host header; the socket is what is reached
+      url: `http://localhost${RPC_PATH}`,
+      socketPath: this.socket,
       description: this.description,
-      headers: () => ({ cookie }),
       ...(timeoutMs !== undefined ? { timeoutMs } : {}),
     });
   }
@@ -265,38 +213,51 @@ export class LocalTransport implements Transport {
       return await this.#http.send(request);
     } catch (err) {
       if (!(err instanceof TransportError)) throw err;
-      const { dataDir, daemon } = this.endpoint;
-      const infoPath = join(dataDir, DAEMON_FILE);
-      switch (err.kind) {
-        case 'refused':
-          throw new ClientError(
-            `the daemon is not running (nothing answers on ${daemon.api}, the address in ` +
-              `${infoPath}); ${START_HINT}`,
-            ErrorCode.Network
-          );
-        case 'unauthorized':
-          throw new ClientError(
-            `the daemon at ${daemon.api} refused the local cookie from ` +
-              `${join(dataDir, COOKIE_FILE)} (${err.detail}); is ${dataDir} the data ` +
-              'directory of the running daemon?',
-            ErrorCode.Authorization
-          );
-        case 'timeout':
-          throw new ClientError(
-            `${this.description} did not answer within ${err.detail}`,
-            ErrorCode.Network
-          );
-        case 'network':
-          throw new ClientError(
-            `cannot reach ${this.description}: ${err.detail}`,
-            ErrorCode.Network
-          );
-        default:
-          throw new ClientError(
-            `unexpected answer from ${this.description} (${err.detail}); is ${infoPath} current?`,
-            ErrorCode.Network
-          );
-      }
+      throw this.#explain(err);
+    }
+  }
+
+  #explain(err: TransportError): ClientError {
+    const { socket } = this;
+    // connect(2) on a Unix socket: ENOENT when no socket is there, ECONNREFUSED when one was
+    // left without a listener, EACCES when a directory on the path or the socket is not ours
+    // (https://man7.org/linux/man-pages/man7/unix.7.html, ERRORS)
+    const missing = err.kind === 'network' && (err.detail === 'ENOENT' || err.detail === 'ENOTDIR');
+    if (err.kind === 'refused' || missing) {
+      return new ClientError(
+        `the daemon is not running (${START_HINT}); ` +
+          (missing ? `there is no ${socket}` : `nothing listens on ${socket}`),
+        ErrorCode.Network
+      );
+    }
+    if (err.kind === 'network' && (err.detail === 'EACCES' || err.detail === 'EPERM')) {
+      return new ClientError(
+        `cannot reach ${socket}: permission denied — run as root`,
+        ErrorCode.Authorization
+      );
+    }
+    switch (err.kind) {
+      case 'unauthorized':
+        return new ClientError(
+          `${this.description} refused the call (${err.detail})`,
+          ErrorCode.Authorization
+        );
+      case 'timeout':
+        return new ClientError(
+          `${this.description} did not answer within ${err.detail}`,
+          ErrorCode.Network
+        );
+      case 'network':
+        return new ClientError(
+          `cannot reach ${this.description}: ${err.detail}`,
+          ErrorCode.Network
+        );
+      default:
+        return new ClientError(
+          `unexpected answer from ${this.description} (${err.detail}); is another program ` +
+            `listening on ${socket}?`,
+          ErrorCode.Network
+        );
     }
   }
 }
@@ -328,20 +289,18 @@ export class RpcClient {
   }
 
   /**
-   * Calls a method (the tunnel's, or `auth.*`/`web.*` of the panel); an RPC error becomes a
-   * `ClientError` with the server's code and field.
+   * Calls a method of the contract (the tunnel's, `auth.*` or `web.*`); an RPC error becomes a
+   * `ClientError` with the server's code and field. The result is trusted as the contract's
+   * type: the server checks its results against the same schemas in its tests.
    */
-  async call<M extends AnyMethodName>(
-    method: M,
-    params: AllMethods[M]['params']
-  ): Promise<AllMethods[M]['result']> {
+  async call<M extends MethodName>(method: M, params: Params<M>): Promise<Result<M>> {
     const id = this.#nextId++;
     const response = await this.transport.send({ jsonrpc: '2.0', id, method, params });
     if ('error' in response) {
       const { error } = response;
       throw new RpcCallError(rpcErrorMessage(error), error.code, error.data?.field);
     }
-    return response.result as AllMethods[M]['result'];
+    return response.result as Result<M>;
   }
 }
 
@@ -373,7 +332,7 @@ export interface ConnectOptions {
   timeoutMs?: number;
 }
 
-/** Opens a client: local through the data directory, or remote with `tunnel`. */
+/** Opens a client: local through the data directory's socket, or remote with `tunnel`. */
 export async function connect(options: ConnectOptions): Promise<RpcClient> {
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   if (options.tunnel !== undefined) {
@@ -388,6 +347,5 @@ export async function connect(options: ConnectOptions): Promise<RpcClient> {
     });
     return new RpcClient(transport);
   }
-  const endpoint = await readLocalEndpoint(resolveDataDir(options.dataDir, options.env));
-  return new RpcClient(new LocalTransport(endpoint, timeoutMs));
+  return new RpcClient(new LocalTransport(resolveDataDir(options.dataDir, options.env), timeoutMs));
 }

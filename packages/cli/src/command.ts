@@ -7,15 +7,15 @@
  * @module
  */
 
-import type { DaemonExtension, DaemonOptions } from '@start-tunnel/tunnel';
+import type { ServerOptions } from '@start-tunnel/server';
 import { type ArgsDef, defineCommand, type ParsedArgs, runCommand } from 'citty';
 import type { RemoteConnector, RpcClient } from './client.ts';
 import type { OutputFormat } from './format.ts';
 import { toJson } from './format.ts';
 import type { Terminal } from './terminal.ts';
 
-/** `runDaemon` of `@start-tunnel/tunnel`: runs until SIGTERM or SIGINT. */
-export type RunDaemon = (options: DaemonOptions, extensions: DaemonExtension[]) => Promise<void>;
+/** `runServer` of `@start-tunnel/server`: runs until SIGTERM or SIGINT. */
+export type RunServer = (options: ServerOptions) => Promise<void>;
 
 /** Where a run reads and writes; everything a test may replace. */
 export interface CliIo {
@@ -26,8 +26,11 @@ export interface CliIo {
   isTTY?: boolean;
   /** Clock for handshake ages (default `Date.now`). */
   now?: () => number;
-  /** The daemon entry (default: `runDaemon` of `@start-tunnel/tunnel`). */
-  runDaemon?: RunDaemon;
+  /**
+   * The daemon's entry and the check of its options (default: `runServer` and
+   * `checkServerOptions` of `@start-tunnel/server`, loaded by `start-tunnel daemon` only).
+   */
+  server?: { runServer: RunServer; checkServerOptions: (options: ServerOptions) => void };
   /** Remote mode (`--tunnel`): builds the HTTPS transport (default: `remote.ts`). */
   remote?: RemoteConnector;
   /** Questions and stdin (default: no terminal and an empty stdin; `main()` passes the process's). */

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { ErrorCode } from '@start-tunnel/tunnel';
+import { ErrorCode } from '@start-tunnel/protocol';
 
 /** Exit status of a usage error. */
 export const USAGE_EXIT = 2;

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { type DeviceInfo, ONLINE_WINDOW_MS } from '@start-tunnel/tunnel';
+import { type DeviceInfo, ONLINE_WINDOW_MS } from '@start-tunnel/protocol';
 import { UsageError } from './errors.ts';
 
 export const FORMATS = ['text', 'json', 'json-pretty'] as const;

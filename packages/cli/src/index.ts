@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /**
  * @start-tunnel/cli: the `start-tunnel` command line. Public API: `run()` (one command line
- * with injectable I/O) and the client that reaches a daemon.
+ * with injectable I/O) and the client that reaches a daemon. Remote mode (`remote.ts`, which
+ * loads the panel's signing code) is not re-exported here: `main.ts` imports it on demand.
  * @module
  */
 
@@ -11,12 +12,11 @@ export {
   DEFAULT_TIMEOUT_MS,
   HttpTransport,
   type HttpTransportOptions,
-  type LocalEndpoint,
   LocalTransport,
+  localSocketPath,
   type RemoteConnector,
   type RemoteOptions,
   RpcClient,
-  readLocalEndpoint,
   resolveDataDir,
   rpcErrorMessage,
   rpcUrl,
@@ -34,8 +34,4 @@ export {
   UsageError,
 } from './errors.ts';
 export { main, ROOT, run, VERSION } from './main.ts';
-export { parseTunnelAddress, RemoteTransport, remoteConnector } from './remote.ts';
 export { processTerminal, type Terminal } from './terminal.ts';
-export { type WebExtensionOptions, webExtension } from './web-extension.ts';
-export type { AllMethods, AnyMethodName } from './web-methods.ts';
-export { webSectionStore } from './web-store.ts';

@@ -2,7 +2,9 @@
 /**
  * `start-tunnel`: the command line of the server, StartTunnel's `start-tunnel` CLI
  * (`starttunnel.md` §2) for subnets, devices, port forwards, the WAN address, the HTTPS panel
- * and its auth, and the daemon itself; locally or remotely (`remote.ts`). Our own runner around citty instead of `runMain`, which prints usage with every
+ * and its auth, and the daemon itself; locally or remotely (`remote.ts`). Only what a command
+ * needs is loaded: the daemon's server and remote mode's signing come by `import()` in the
+ * command that uses them. Our own runner around citty instead of `runMain`, which prints usage with every
  * error and calls `process.exit`: global options (`--format`, `--datadir`, the remote-mode
  * flags, `--help`, `--version`) are taken out wherever they stand, the command path is
  * resolved, the leaf's words are checked (`help.ts`), citty parses and runs the leaf, and any
@@ -13,7 +15,7 @@
 
 import { readFileSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { connect } from './client.ts';
+import { connect, type RemoteConnector } from './client.ts';
 import {
   type CliIo,
   type CommandNode,
@@ -33,7 +35,6 @@ import { webCommand } from './commands/web.ts';
 import { CliError, oneLine, UsageError } from './errors.ts';
 import { parseFormat } from './format.ts';
 import { checkArgs, childNames, PROGRAM, renderHelp } from './help.ts';
-import { remoteConnector } from './remote.ts';
 import { processTerminal } from './terminal.ts';
 
 export type { CliIo } from './command.ts';
@@ -54,8 +55,9 @@ export const ROOT = group(PROGRAM, {
     'start-tunnel: a self-hosted WireGuard virtual router. Isolated subnets, devices with ready ' +
     'configs, and port forwards from the public address of this server to any device.',
   details:
-    'The commands talk to the daemon on this machine through its local API, found with the ' +
-    'data directory (run them as root), or with -t HOST:PORT --key FILE --root-ca FILE to a ' +
+    'The commands talk to the daemon on this machine through its local API, the Unix socket ' +
+    'api.sock in the data directory (--datadir, else $START_TUNNEL_DATADIR, else ' +
+    '/var/lib/start-tunnel; run them as root), or with -t HOST:PORT --key FILE --root-ca FILE to a ' +
     "server's HTTPS panel, signed with an authorised key. Every command takes --format json " +
     'for scripts.',
   children: [
@@ -211,7 +213,7 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
         tunnel: options.tunnel,
         key: options.key,
         rootCa: options.rootCa,
-        remote: io.remote ?? remoteConnector,
+        remote: io.remote ?? loadRemote,
       })
     );
     await node.execute(rest, ctx);
@@ -220,6 +222,13 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
     return report(err, io);
   }
 }
+
+/**
+ * Remote mode's connector, loaded on first use: request signing needs `@start-tunnel/web`,
+ * which a local command has no use for.
+ */
+const loadRemote: RemoteConnector = async (options) =>
+  (await import('./remote.ts')).remoteConnector(options);
 
 /** Writes the one-line report of an error; returns the exit status. */
 function report(err: unknown, io: CliIo): number {

@@ -1,21 +1,19 @@
 // SPDX-License-Identifier: MIT
-// Test kit: a fake daemon (the real LocalApi and RpcDispatcher with the real parameter schemas,
-// stub handlers that record every call and answer canned results) in a temp data directory with
-// daemon.json and auth.cookie, and an in-process runner for the CLI.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+// Test kit: a fake daemon (the real RpcDispatcher of @start-tunnel/protocol with the contract's
+// schemas, stub handlers that record every call and answer canned results) serving JSON-RPC on
+// `api.sock` in a temp data directory, as the server does, and an in-process runner for the CLI.
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  COOKIE_FILE,
-  DAEMON_FILE,
-  type DaemonInfo,
-  LocalApi,
+  API_SOCKET,
+  type Handler,
   type MethodName,
-  type Methods,
-  newLocalSecret,
+  type Result,
   RpcDispatcher,
-  schemas,
-} from '@start-tunnel/tunnel';
+  tunnelMethods,
+} from '@start-tunnel/protocol';
 import { type CliIo, run } from '../src/index.ts';
 
 export const KEY_A = 'hF6k2ZcP0n0sN1mWZ8oVn2uT1lS6a9rY5dJ3bX7cE0Q=';
@@ -38,8 +36,10 @@ export const CONFIG_TEXT = [
   '',
 ].join('\n');
 
-/** A canned result for every method (what a daemon with one subnet, two devices would say). */
-export function cannedResults(): { [M in MethodName]: Methods[M]['result'] } {
+export type TunnelMethodName = keyof typeof tunnelMethods;
+
+/** A canned result for every tunnel method (a daemon with one subnet, two devices). */
+export function cannedResults(): { [M in TunnelMethodName]: Result<M> } {
   const wan = {
     address: '203.0.113.5',
     source: 'detected' as const,
@@ -171,17 +171,17 @@ export interface Call {
   params: unknown;
 }
 
-type Handler = (params: unknown) => unknown;
+type Stub = (params: unknown) => unknown;
 
 export interface FakeDaemon {
   dir: string;
-  secret: string;
-  api: LocalApi;
+  /** The local API socket (`<dir>/api.sock`). */
+  socket: string;
   /** The dispatcher, for tests that register more methods (the panel's). */
   dispatcher: RpcDispatcher;
   calls: Call[];
   /** Replace a method's handler (e.g. to throw an RpcError). */
-  handle(method: MethodName, handler: Handler): void;
+  handle(method: MethodName, handler: Stub): void;
   /** Environment that points the CLI at this daemon. */
   env: Record<string, string>;
   stop(): Promise<void>;
@@ -191,44 +191,60 @@ export function tempDir(): string {
   return mkdtempSync(join(tmpdir(), 'st-cli-'));
 }
 
-/** Starts a fake daemon on 127.0.0.1 (random port) in a fresh data directory. */
+/** Serves a dispatcher's JSON-RPC on a Unix socket, as the server's local API does (root: `local`). */
+export async function serveSocket(path: string, dispatcher: RpcDispatcher): Promise<Server> {
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', async () => {
+      let body: unknown;
+      try {
+        body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+      } catch {
+        res.statusCode = 400;
+        res.end('{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"Parse error"}}');
+        return;
+      }
+      const answer = await dispatcher.handle(body, { auth: 'local' });
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify(answer));
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(path, resolve);
+  });
+  chmodSync(path, 0o600);
+  return server;
+}
+
+/** Starts a fake daemon on `api.sock` in a fresh data directory (0700, as the server keeps it). */
 export async function fakeDaemon(): Promise<FakeDaemon> {
   const dir = tempDir();
+  const socket = join(dir, API_SOCKET);
   const results = cannedResults();
-  const overrides = new Map<string, Handler>();
+  const overrides = new Map<string, Stub>();
   const calls: Call[] = [];
-  const dispatcher = new RpcDispatcher();
-  for (const name of Object.keys(schemas) as MethodName[]) {
-    dispatcher.register(name, {
-      params: schemas[name],
-      handler: (params) => {
-        calls.push({ method: name, params });
-        const override = overrides.get(name);
-        return override ? override(params) : results[name];
-      },
-    });
+  const dispatcher = new RpcDispatcher({ checkResults: true });
+  for (const name of Object.keys(tunnelMethods) as TunnelMethodName[]) {
+    const handler = (params: unknown) => {
+      calls.push({ method: name, params });
+      const override = overrides.get(name);
+      return override ? override(params) : results[name];
+    };
+    dispatcher.register(name, handler as Handler<typeof name>);
   }
-  const secret = newLocalSecret();
-  const api = await LocalApi.listen({ dispatcher, secret: () => secret, listen: '127.0.0.1:0' });
-  const info: DaemonInfo = {
-    pid: process.pid,
-    api: api.address,
-    interface: 'wg-start-tunnel',
-    listenPort: 51820,
-    startedAt: '2026-11-25T09:55:00.000Z',
-  };
-  writeFileSync(join(dir, DAEMON_FILE), `${JSON.stringify(info)}\n`, { mode: 0o600 });
-  writeFileSync(join(dir, COOKIE_FILE), `${secret}\n`, { mode: 0o600 });
+  const server = await serveSocket(socket, dispatcher);
   return {
     dir,
-    secret,
-    api,
+    socket,
     dispatcher,
     calls,
     handle: (method, handler) => overrides.set(method, handler),
     env: { START_TUNNEL_DATADIR: dir },
     async stop() {
-      await api.close();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
       rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -1,18 +1,19 @@
 // SPDX-License-Identifier: MIT
-// Test kit for the panel: the real daemon (`startDaemon` on the in-memory data plane) with the
-// real HTTPS panel extension (cheap Argon2id, a fixed interface table), a free TCP port, a
-// scripted terminal, and a raw HTTPS JSON-RPC call (for what the CLI does not do: log in).
+// Test kit for the real server: `startServer` of @start-tunnel/server on the in-memory data
+// plane (its local API on `<dir>/api.sock`, the HTTPS panel with cheap Argon2id and a fixed
+// interface table), a free TCP port, a scripted terminal, and a raw HTTPS JSON-RPC call (for
+// what the CLI does not do: log in). The one place the CLI's tests start a real server.
 
 import { request } from 'node:https';
 import { createServer } from 'node:net';
 import type { NetworkInterfaceInfo } from 'node:os';
-import { MemoryDataplane, type RunningDaemon, startDaemon, systemEnv } from '@start-tunnel/tunnel';
-import type { Argon2Params } from '@start-tunnel/web';
+import { type RunningServer, startServer } from '@start-tunnel/server';
+import { systemEnv } from '@start-tunnel/tunnel';
+import { MemoryDataplane } from '@start-tunnel/tunnel/testing';
 import type { AskOptions, Terminal } from '../src/terminal.ts';
-import { webExtension } from '../src/web-extension.ts';
 
 /** Argon2id cheap enough for tests (production keeps RFC 9106 low-memory). */
-export const CHEAP_ARGON2: Argon2Params = { memoryKiB: 64, iterations: 1, parallelism: 1 };
+export const CHEAP_ARGON2 = { memoryKiB: 64, iterations: 1, parallelism: 1 };
 
 export const WAN_IP = '203.0.113.7';
 
@@ -34,24 +35,25 @@ export const INTERFACES = {
   eth1: [iface('198.51.100.9', false)],
 };
 
-/** Starts the daemon with the panel in `dir`. */
-export function startWebDaemon(dir: string): Promise<RunningDaemon> {
-  return startDaemon(
-    {
-      dataDir: dir,
-      interface: 'wg-cli-web',
-      listenPort: 51820,
-      apiListen: '127.0.0.1:0',
-      dataplane: new MemoryDataplane(),
-      env: systemEnv,
-      addresses: () => [
-        { name: 'lo', family: 'IPv4', address: '127.0.0.1', internal: true },
-        { name: 'eth0', family: 'IPv4', address: WAN_IP, internal: false },
-      ],
-      log: () => {},
-    },
-    [webExtension({ argon2: CHEAP_ARGON2, interfaces: () => INTERFACES })]
-  );
+/**
+ * Starts the real server in `dir` on the memory data plane; results are checked against the
+ * contract. The CLI reaches it with `START_TUNNEL_DATADIR=dir`.
+ */
+export function startTestServer(dir: string): Promise<RunningServer> {
+  return startServer({
+    dataDir: dir,
+    interface: 'wg-cli-test',
+    listenPort: 51820,
+    dataplane: new MemoryDataplane(),
+    env: systemEnv,
+    addresses: () => [
+      { name: 'lo', family: 'IPv4', address: '127.0.0.1', internal: true },
+      { name: 'eth0', family: 'IPv4', address: WAN_IP, internal: false },
+    ],
+    log: () => {},
+    checkResults: true,
+    web: { argon2: CHEAP_ARGON2, interfaces: () => INTERFACES },
+  });
 }
 
 /** A TCP port on 127.0.0.1 that was free a moment ago. */

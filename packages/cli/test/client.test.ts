@@ -9,15 +9,15 @@
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import { after, before, describe, it } from 'node:test';
-import { DEFAULT_DATA_DIR, ErrorCode } from '@start-tunnel/tunnel';
+import { DEFAULT_DATA_DIR, ErrorCode } from '@start-tunnel/protocol';
 import { deviceState, formatAge, formatBytes, formatUptime, table } from '../src/format.ts';
 import {
   ClientError,
   connect,
   exitCodeFor,
   HttpTransport,
+  localSocketPath,
   RpcClient,
-  readLocalEndpoint,
   resolveDataDir,
   rpcErrorMessage,
   rpcUrl,
@@ -84,14 +84,14 @@ describe('RPC errors', () => {
     });
   });
 
-  it('connect() reads the data directory; ids increase per call', async () => {
+  it('connect() finds the socket in the data directory; ids increase per call', async () => {
     const d: FakeDaemon = await fakeDaemon();
     try {
-      const endpoint = await readLocalEndpoint(d.dir);
-      assert.equal(endpoint.secret, d.secret);
-      assert.equal(endpoint.daemon.api, d.api.address);
+      assert.equal(localSocketPath(d.dir), d.socket);
       const client = await connect({ env: d.env });
-      assert.equal(client.transport.description, `the daemon at ${d.api.address}`);
+      assert.equal(client.transport.description, `the daemon at ${d.socket}`);
+      const flagged = await connect({ dataDir: d.dir, env: { START_TUNNEL_DATADIR: '/nowhere' } });
+      assert.equal(flagged.transport.description, `the daemon at ${d.socket}`);
       const ids: unknown[] = [];
       const send = client.transport.send.bind(client.transport);
       (client.transport as { send: typeof send }).send = async (req) => {

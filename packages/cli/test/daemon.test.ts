@@ -1,34 +1,35 @@
 // SPDX-License-Identifier: MIT
 /**
- * `start-tunnel daemon`: flags become `DaemonOptions` (defaults from the protocol, the data
+ * `start-tunnel daemon`: flags become `ServerOptions` (defaults from the protocol, the data
  * directory from `--datadir`, else `START_TUNNEL_DATADIR`, else the default), bad flags are
- * refused before anything starts, and a failure of the daemon is one line.
+ * refused by the server's own `checkServerOptions` before anything starts (exit 2), and a
+ * failure of the server is one line.
  * @module
  */
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import {
-  type DaemonOptions,
-  DEFAULT_API_LISTEN,
-  DEFAULT_DATA_DIR,
-  DEFAULT_INTERFACE,
-  DEFAULT_LISTEN_PORT,
-} from '@start-tunnel/tunnel';
-import { daemonEntry } from '../src/commands/daemon.ts';
+import { DEFAULT_DATA_DIR, DEFAULT_INTERFACE, DEFAULT_LISTEN_PORT } from '@start-tunnel/protocol';
+import { checkServerOptions, type ServerOptions } from '@start-tunnel/server';
+import { loadServer } from '../src/commands/daemon.ts';
 import { cli, isOneLineError } from './_fake-daemon.ts';
 
 async function daemon(argv: string[], env: Record<string, string> = {}) {
-  const seen: DaemonOptions[] = [];
-  const extensions: unknown[][] = [];
+  const seen: ServerOptions[] = [];
+  const checked: ServerOptions[] = [];
   const o = await cli(['daemon', ...argv], env, {
-    runDaemon: async (options, ext) => {
-      seen.push(options);
-      extensions.push(ext);
-      options.log?.('daemon says hello');
+    server: {
+      checkServerOptions: (options) => {
+        checked.push(options);
+        checkServerOptions(options);
+      },
+      runServer: async (options) => {
+        seen.push(options);
+        options.log?.('daemon says hello');
+      },
     },
   });
-  return { ...o, options: seen[0], extensions: extensions[0] };
+  return { ...o, options: seen[0], checked: checked[0] };
 }
 
 describe('start-tunnel daemon', () => {
@@ -40,13 +41,11 @@ describe('start-tunnel daemon', () => {
       dataDir: DEFAULT_DATA_DIR,
       interface: DEFAULT_INTERFACE,
       listenPort: DEFAULT_LISTEN_PORT,
-      apiListen: DEFAULT_API_LISTEN,
     });
     assert.equal(typeof log, 'function');
     assert.equal(o.stderr, 'daemon says hello\n');
-    // the HTTPS panel runs as the daemon's one extension
-    assert.equal(o.extensions?.length, 1);
-    assert.equal(typeof o.extensions?.[0], 'function');
+    // the server checked the very options it was started with
+    assert.equal(o.checked, o.options);
   });
 
   it('every flag', async () => {
@@ -59,8 +58,6 @@ describe('start-tunnel daemon', () => {
       '51821',
       '--wan-ip',
       '203.0.113.5',
-      '--api-listen',
-      '127.0.0.1:5961',
     ]);
     assert.equal(o.code, 0, o.stderr);
     const { log: _log, ...rest } = o.options!;
@@ -68,7 +65,6 @@ describe('start-tunnel daemon', () => {
       dataDir: '/srv/st',
       interface: 'wg-st2',
       listenPort: 51821,
-      apiListen: '127.0.0.1:5961',
       wanIp: '203.0.113.5',
     });
   });
@@ -80,20 +76,24 @@ describe('start-tunnel daemon', () => {
     );
     const relative = await daemon(['--datadir', 'st-rel']);
     assert.equal(relative.options?.dataDir, `${process.cwd()}/st-rel`);
-    const ipv6 = await daemon(['--api-listen', '[::1]:5960']);
-    assert.equal(ipv6.options?.apiListen, '[::1]:5960');
+  });
+
+  it('--help says where the local API is', async () => {
+    const o = await cli(['daemon', '--help']);
+    assert.equal(o.code, 0);
+    assert.match(o.stdout.replace(/\s+/g, ' '), /local API is the Unix socket api\.sock in it/);
+    assert.doesNotMatch(o.stdout, /api-listen/);
   });
 
   const bad: [string[], RegExp][] = [
-    [['--interface', 'wg start'], /invalid --interface "wg start": expected 1 to 15 letters/],
-    [['--interface', 'a-very-long-interface'], /invalid --interface/],
-    [['--listen-port', '0'], /invalid --listen-port "0": expected a port 1\.\.65535/],
-    [['--listen-port', '65536'], /invalid --listen-port/],
-    [['--listen-port', '51820x'], /invalid --listen-port/],
-    [['--wan-ip', '203.0.113'], /invalid --wan-ip "203\.0\.113": expected an IPv4 address/],
-    [['--wan-ip', '2001:db8::1'], /invalid --wan-ip/],
-    [['--api-listen', 'localhost:5960'], /invalid --api-listen "localhost:5960": expected IP:PORT/],
-    [['--api-listen', '127.0.0.1'], /invalid --api-listen/],
+    [['--interface', 'wg start'], /Invalid --interface "wg start": 1 to 15 letters/],
+    [['--interface', 'a-very-long-interface'], /Invalid --interface/],
+    [['--listen-port', '0'], /Invalid --listen-port "0": expected 1 to 65535/],
+    [['--listen-port', '65536'], /Invalid --listen-port/],
+    [['--listen-port', '51820x'], /invalid --listen-port "51820x": expected a number/],
+    [['--wan-ip', '203.0.113'], /Invalid --wan-ip "203\.0\.113": expected an IPv4 address/],
+    [['--wan-ip', '2001:db8::1'], /Invalid --wan-ip/],
+    [['--api-listen', '127.0.0.1:5961'], /unknown option --api-listen/],
     [['--interface'], /--interface needs a value/],
     [['extra'], /unexpected argument "extra"/],
   ];
@@ -107,26 +107,34 @@ describe('start-tunnel daemon', () => {
     });
   }
 
-  it('without an injected entry, runDaemon comes from @start-tunnel/tunnel', async () => {
-    const tunnel = await import('@start-tunnel/tunnel');
+  it('without a stand-in, the entry is runServer of @start-tunnel/server', async () => {
+    const server = await import('@start-tunnel/server');
     const io = { stdout: () => {}, stderr: () => {}, env: {} };
-    assert.equal(daemonEntry(io), tunnel.runDaemon);
-    const injected = async () => {};
-    assert.equal(daemonEntry({ ...io, runDaemon: injected }), injected);
+    const loaded = await loadServer(io);
+    assert.equal(loaded.runServer, server.runServer);
+    assert.equal(loaded.checkServerOptions, server.checkServerOptions);
+    const injected = { runServer: async () => {}, checkServerOptions: () => {} };
+    assert.equal(await loadServer({ ...io, server: injected }), injected);
   });
 
-  it('a daemon that fails to start: its message on one line, exit 1', async () => {
+  it('a server that fails to start: its message on one line, exit 1', async () => {
     const o = await cli(
       ['daemon'],
       {},
       {
-        runDaemon: async () => {
-          throw new Error('Cannot listen on 127.0.59.60:5960: EADDRINUSE');
+        server: {
+          checkServerOptions,
+          runServer: async () => {
+            throw new Error('The data directory /var/lib/start-tunnel is locked by\nanother');
+          },
         },
       }
     );
     assert.ok(isOneLineError(o));
-    assert.equal(o.stderr, 'start-tunnel: Cannot listen on 127.0.59.60:5960: EADDRINUSE\n');
+    assert.equal(
+      o.stderr,
+      'start-tunnel: The data directory /var/lib/start-tunnel is locked by another\n'
+    );
     assert.equal(o.code, 1);
   });
 });

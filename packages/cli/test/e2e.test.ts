@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { ErrorCode, RpcError } from '@start-tunnel/tunnel';
+import { ErrorCode, RpcError } from '@start-tunnel/protocol';
 import { cannedResults, type FakeDaemon, fakeDaemon, tempDir } from './_fake-daemon.ts';
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
@@ -87,7 +87,7 @@ describe('start-tunnel as a process', () => {
     assert.equal(r.stdout, '');
     assert.match(
       r.stderr,
-      /^start-tunnel: the daemon is not running \(no .*daemon\.json\); start it with/
+      /^start-tunnel: the daemon is not running \(start it with `systemctl start start-tunneld` or `start-tunnel daemon`\); there is no .*api\.sock$/m
     );
     assert.equal(r.stderr.split('\n').length, 2);
   });

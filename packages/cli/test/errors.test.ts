@@ -1,20 +1,21 @@
 // SPDX-License-Identifier: MIT
 /**
  * Failures: each is one line on stderr, nothing on stdout, and an exit code (the daemon's error
- * code when it fits 1..125, 2 for usage errors). Covers the daemon not running (no daemon.json,
- * nothing listening), a wrong cookie, unreadable files, errors from the daemon with their field,
- * and command lines the CLI refuses before calling anything.
+ * code when it fits 1..125, 2 for usage errors). Covers the daemon not running (no socket, a
+ * socket left by a killed daemon), something else answering on the socket, a caller who is not
+ * root, errors from the daemon with their field, and command lines the CLI refuses before
+ * calling anything.
  * @module
  */
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { chmodSync, chownSync, existsSync, mkdirSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { COOKIE_FILE, DAEMON_FILE, ErrorCode, RpcError } from '@start-tunnel/tunnel';
+import { API_SOCKET, ErrorCode, RpcError } from '@start-tunnel/protocol';
 import { cli, type FakeDaemon, fakeDaemon, isOneLineError, tempDir } from './_fake-daemon.ts';
 
 let d: FakeDaemon;
@@ -28,111 +29,90 @@ beforeEach(() => {
   d.calls.length = 0;
 });
 
-/** A port on 127.0.0.1 nothing listens on (bound, then closed). */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  assert.ok(address && typeof address === 'object');
-  return address.port;
+const NOT_RUNNING =
+  'start-tunnel: the daemon is not running (start it with `systemctl start start-tunneld` or ' +
+  '`start-tunnel daemon`)';
+
+/** Leaves a socket nobody listens on at `path`: a process that listened there was killed. */
+function staleSocket(path: string): void {
+  const script =
+    "require('node:net').createServer().listen(process.argv[1], () => process.kill(process.pid, 'SIGKILL'))";
+  const r = spawnSync(process.execPath, ['-e', script, path]);
+  assert.equal(r.signal, 'SIGKILL');
+  assert.ok(existsSync(path), 'the socket file stays');
 }
 
 describe('the daemon is not running', () => {
-  it('no daemon.json: says so and how to start it', async () => {
+  it('no socket: says so and how to start it, exit 9', async () => {
     const dir = tempDir();
     try {
       const o = await cli(['subnet', 'list'], { START_TUNNEL_DATADIR: dir });
       assert.ok(isOneLineError(o), o.stderr);
-      assert.equal(
-        o.stderr,
-        `start-tunnel: the daemon is not running (no ${join(dir, DAEMON_FILE)}); start it with ` +
-          '`start-tunnel daemon` or `systemctl start start-tunneld`\n'
-      );
+      assert.equal(o.stderr, `${NOT_RUNNING}; there is no ${join(dir, API_SOCKET)}\n`);
       assert.equal(o.code, ErrorCode.Network);
+      const gone = await cli(['status'], { START_TUNNEL_DATADIR: join(dir, 'missing') });
+      assert.equal(
+        gone.stderr,
+        `${NOT_RUNNING}; there is no ${join(dir, 'missing', API_SOCKET)}\n`
+      );
+      assert.equal(gone.code, ErrorCode.Network);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   });
 
-  it('daemon.json left behind, nothing listening: connection refused', async () => {
+  it('a socket left by a killed daemon: connection refused, exit 9', async () => {
     const dir = tempDir();
     try {
-      const port = await closedPort();
-      writeFileSync(join(dir, DAEMON_FILE), JSON.stringify({ pid: 1, api: `127.0.0.1:${port}` }));
-      writeFileSync(join(dir, COOKIE_FILE), 'secret\n');
+      const socket = join(dir, API_SOCKET);
+      staleSocket(socket);
       const o = await cli(['status'], { START_TUNNEL_DATADIR: dir });
       assert.ok(isOneLineError(o), o.stderr);
-      assert.match(
-        o.stderr,
-        new RegExp(`the daemon is not running \\(nothing answers on 127\\.0\\.0\\.1:${port}`)
-      );
-      assert.match(o.stderr, /systemctl start start-tunneld/);
+      assert.equal(o.stderr, `${NOT_RUNNING}; nothing listens on ${socket}\n`);
       assert.equal(o.code, ErrorCode.Network);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   });
 
-  it('daemon.json without auth.cookie, or broken', async () => {
+  it('something else answers on the socket: one line, exit 9', async () => {
     const dir = tempDir();
+    const socket = join(dir, API_SOCKET);
+    const other = createServer((_req, res) => res.end('<html>hello</html>'));
+    await new Promise<void>((resolve) => other.listen(socket, resolve));
     try {
-      writeFileSync(join(dir, DAEMON_FILE), JSON.stringify({ api: d.api.address }));
-      const noCookie = await cli(['status'], { START_TUNNEL_DATADIR: dir });
-      assert.ok(isOneLineError(noCookie));
-      assert.match(noCookie.stderr, new RegExp(`no ${join(dir, COOKIE_FILE)}\\)`));
-      writeFileSync(join(dir, DAEMON_FILE), '{"api":');
-      const broken = await cli(['status'], { START_TUNNEL_DATADIR: dir });
-      assert.ok(isOneLineError(broken));
-      assert.match(broken.stderr, /invalid .*daemon\.json: not JSON/);
-      assert.equal(broken.code, ErrorCode.Deserialization);
-      writeFileSync(join(dir, DAEMON_FILE), '{"api":"nowhere"}');
-      const bad = await cli(['status'], { START_TUNNEL_DATADIR: dir });
-      assert.match(bad.stderr, /"api" is "nowhere", expected IP:PORT/);
+      const o = await cli(['status'], { START_TUNNEL_DATADIR: dir });
+      assert.ok(isOneLineError(o), o.stderr);
+      assert.equal(
+        o.stderr,
+        `start-tunnel: unexpected answer from the daemon at ${socket} (HTTP 200, not JSON); ` +
+          `is another program listening on ${socket}?\n`
+      );
+      assert.equal(o.code, ErrorCode.Network);
     } finally {
+      await new Promise<void>((resolve) => other.close(() => resolve()));
       rmSync(dir, { recursive: true, force: true });
     }
   });
 });
 
 describe('authorization', () => {
-  it('a wrong cookie (401) is a clear message, exit 34', async () => {
+  it('a caller who is not root: permission denied — run as root, exit 34', async () => {
+    // The data directory belongs to someone else and is 0700, as root's is to a user. As root,
+    // the CLI runs without the capabilities that bypass file permissions (setpriv drops
+    // CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH, capabilities(7)); running it as nobody would
+    // need a world-readable checkout, which a clone in a 0700 temp directory is not.
+    const asRoot = process.getuid?.() === 0;
     const dir = tempDir();
+    const data = join(dir, 'data');
+    mkdirSync(data, { mode: 0o700 });
+    chmodSync(dir, 0o755);
+    const socket = join(data, API_SOCKET);
+    const server = createServer((_req, res) => res.end('{}'));
+    await new Promise<void>((resolve) => server.listen(socket, resolve));
     try {
-      writeFileSync(join(dir, DAEMON_FILE), JSON.stringify({ api: d.api.address }));
-      writeFileSync(join(dir, COOKIE_FILE), 'not-the-secret\n');
-      const o = await cli(['subnet', 'list'], { START_TUNNEL_DATADIR: dir });
-      assert.ok(isOneLineError(o), o.stderr);
-      assert.match(
-        o.stderr,
-        new RegExp(
-          `refused the local cookie from ${join(dir, COOKIE_FILE)} .*is ${dir} the data directory of the running daemon\\?`
-        )
-      );
-      assert.equal(o.code, ErrorCode.Authorization);
-      assert.equal(d.calls.length, 0);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
-
-  it('an unreadable cookie: permission denied — run as root', () => {
-    const dir = tempDir();
-    try {
-      const data = join(dir, 'data');
-      mkdirSync(data, { mode: 0o755 });
-      chmodSync(dir, 0o755);
-      writeFileSync(join(data, DAEMON_FILE), JSON.stringify({ api: d.api.address }), {
-        mode: 0o644,
-      });
-      writeFileSync(join(data, COOKIE_FILE), 'secret\n', { mode: 0o600 });
-      // as root: the cookie belongs to nobody and the CLI runs as root without the capabilities
-      // that bypass file permissions (running it as nobody would need a world-readable
-      // checkout, which a clone in a 0700 temp directory is not); otherwise take the read
-      // permission away
-      const asRoot = process.getuid?.() === 0;
-      if (asRoot) chownSync(join(data, COOKIE_FILE), 65534, 65534);
-      else chmodSync(join(data, COOKIE_FILE), 0o000);
+      if (asRoot) chownSync(data, 65534, 65534);
+      else chmodSync(data, 0o000);
       const main = fileURLToPath(new URL('../src/main.ts', import.meta.url));
       const node = [process.execPath, '--conditions=source', '--import', 'tsx', main, 'status'];
       const [file, ...args] = asRoot
@@ -146,10 +126,12 @@ describe('authorization', () => {
       assert.equal(r.stdout, '');
       assert.equal(
         r.stderr,
-        `start-tunnel: cannot read ${join(data, COOKIE_FILE)}: permission denied — run as root\n`
+        `start-tunnel: cannot reach ${socket}: permission denied — run as root\n`
       );
       assert.equal(r.status, ErrorCode.Authorization);
     } finally {
+      chmodSync(data, 0o700);
+      await new Promise<void>((resolve) => server.close(() => resolve()));
       rmSync(dir, { recursive: true, force: true });
     }
   });

@@ -155,7 +155,7 @@ describe('--help', () => {
     );
     assert.equal(
       await usage(['daemon']),
-      'start-tunnel daemon [--datadir DIR] [--interface NAME] [--listen-port N] [--wan-ip IP] [--api-listen IP:PORT]'
+      'start-tunnel daemon [--datadir DIR] [--interface NAME] [--listen-port N] [--wan-ip IP]'
     );
   });
 

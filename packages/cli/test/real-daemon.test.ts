@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /**
- * The CLI against the real daemon of `@start-tunnel/tunnel` (`startDaemon` on its in-memory
- * data plane, local API on 127.0.0.1, temp data directory): a user's session from the first
+ * The CLI against the real server (`startServer` of `@start-tunnel/server` on the in-memory
+ * data plane, local API on the data directory's Unix socket): a user's session from the first
  * subnet to the last removal, through the real handlers, store and config renderer. Catches
  * what the fake cannot: a result shape or an error the CLI does not expect.
  * @module
@@ -11,34 +11,18 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import {
-  MemoryDataplane,
-  PRIVATE_KEY_PLACEHOLDER,
-  type RunningDaemon,
-  startDaemon,
-  systemEnv,
-} from '@start-tunnel/tunnel';
+import type { RunningServer } from '@start-tunnel/server';
+import { PRIVATE_KEY_PLACEHOLDER } from '@start-tunnel/tunnel';
 import { cli, isOneLineError, tempDir } from './_fake-daemon.ts';
+import { startTestServer } from './_web-daemon.ts';
 
 let dir: string;
-let daemon: RunningDaemon;
+let daemon: RunningServer;
 let env: Record<string, string>;
 
 before(async () => {
   dir = tempDir();
-  daemon = await startDaemon({
-    dataDir: dir,
-    interface: 'wg-cli-test',
-    listenPort: 51820,
-    apiListen: '127.0.0.1:0',
-    dataplane: new MemoryDataplane(),
-    env: systemEnv,
-    addresses: () => [
-      { name: 'lo', family: 'IPv4', address: '127.0.0.1', internal: true },
-      { name: 'eth0', family: 'IPv4', address: '203.0.113.7', internal: false },
-    ],
-    log: () => {},
-  });
+  daemon = await startTestServer(dir);
   env = { START_TUNNEL_DATADIR: dir };
 });
 after(async () => {

@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import { type RpcDispatcher, RpcError } from '@start-tunnel/tunnel';
+import { type Handler, type MethodName, RpcError } from '@start-tunnel/protocol';
 import { ClientError } from '../src/index.ts';
 import { cli, type FakeDaemon, fakeDaemon, isOneLineError } from './_fake-daemon.ts';
 import { scriptedTerminal } from './_web-daemon.ts';
@@ -53,19 +53,13 @@ const ROOT = {
   fingerprint: 'AB:CD',
 };
 
-type Schema = Parameters<RpcDispatcher['register']>[1]['params'];
-
-/** Takes the params as they come (the stub checks nothing; the real schemas are in web.test.ts). */
-const ANY = { safeParse: (data: unknown) => ({ success: true, data }) } as unknown as Schema;
-
-function stub(name: string, handler: (p: never) => unknown): void {
-  d.dispatcher.register(name, {
-    params: ANY,
-    handler: (p: unknown) => {
-      calls.push([name, p]);
-      return handler(p as never);
-    },
-  });
+/** A stub for a panel method (the dispatcher checks its params and results by the contract). */
+function stub<M extends MethodName>(name: M, handler: (p: never) => unknown): void {
+  const h = (p: unknown) => {
+    calls.push([name, p]);
+    return handler(p as never);
+  };
+  d.dispatcher.register(name, h as Handler<M>);
 }
 
 function hostOf(listen: string): string {
@@ -118,10 +112,10 @@ before(async () => {
     panel.subjects = ['imported.example'];
     return {
       subjects: { ips: [], dns: ['imported.example'] },
-      notBefore: '',
+      notBefore: '2026-01-01T00:00:00.000Z',
       notAfter: '2027-01-01T00:00:00.000Z',
-      fingerprint: '',
-      issuer: '',
+      fingerprint: 'EF',
+      issuer: 'CN=imported',
       chainLength: 1,
     };
   });
@@ -134,6 +128,11 @@ before(async () => {
             ips: panel.subjects.filter((s) => /^\d/.test(s)),
             dns: panel.subjects.filter((s) => !/^\d/.test(s)),
           },
+          notBefore: '2026-01-01T00:00:00.000Z',
+          notAfter: '2027-02-02T00:00:00.000Z',
+          fingerprint: 'EF',
+          issuer: 'CN=root',
+          chainLength: 2,
         }
   );
   stub('web.get-root-ca', () => (panel.subjects === null || panel.imported ? null : ROOT));

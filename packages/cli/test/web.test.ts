@@ -14,15 +14,15 @@ import { X509Certificate } from 'node:crypto';
 import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { RunningDaemon } from '@start-tunnel/tunnel';
-import { generateCertificate } from '@start-tunnel/web';
+import type { RunningServer } from '@start-tunnel/server';
+import { generateCertificate, SESSION_COOKIE } from '@start-tunnel/web';
 import type { CliIo } from '../src/index.ts';
 import { cli, isOneLineError, tempDir } from './_fake-daemon.ts';
-import { freePort, httpsRpc, scriptedTerminal, startWebDaemon, WAN_IP } from './_web-daemon.ts';
+import { freePort, httpsRpc, scriptedTerminal, startTestServer, WAN_IP } from './_web-daemon.ts';
 
 let dir: string;
 let files: string;
-let daemon: RunningDaemon;
+let daemon: RunningServer;
 let env: Record<string, string>;
 let port: number;
 let url: string;
@@ -33,7 +33,7 @@ let password: string;
 before(async () => {
   dir = tempDir();
   files = tempDir();
-  daemon = await startWebDaemon(dir);
+  daemon = await startTestServer(dir);
   env = { START_TUNNEL_DATADIR: dir };
   port = await freePort();
   url = `https://127.0.0.1:${port}`;
@@ -91,7 +91,7 @@ describe('web init (non-interactive)', () => {
   it('the panel answers on HTTPS with a chain from that root, and the password logs in', async () => {
     const login = await httpsRpc(url, rootCaPem, 'auth.login', { password });
     assert.equal(login.status, 200, JSON.stringify(login.body));
-    assert.ok(login.cookies.some((c) => c.startsWith('session=')));
+    assert.ok(login.cookies.some((c) => c.startsWith(`${SESSION_COOKIE}=`)));
     const wrong = await httpsRpc(url, rootCaPem, 'auth.login', { password: 'wrong password' });
     assert.equal((wrong.body.error as { code: number }).code, 7);
   });
@@ -322,7 +322,7 @@ describe('keys and remote mode', () => {
 
     const status = await remote(['status']);
     assert.equal(status.code, 0, status.stderr);
-    assert.match(status.stdout, /^Interface: +wg-cli-web, UDP 51820$/m);
+    assert.match(status.stdout, /^Interface: +wg-cli-test, UDP 51820$/m);
     const subnets = await remote(['subnet', 'list', '--format', 'json']);
     assert.equal(subnets.code, 0, subnets.stderr);
     assert.equal((JSON.parse(subnets.stdout) as unknown[]).length, 1);
@@ -449,7 +449,10 @@ describe('the panel port and port forwards', () => {
     const o = await run(['web', 'set-listen', `127.0.0.1:${other}`]);
     assert.ok(isOneLineError(o), o.stderr);
     assert.equal(o.code, 41);
-    assert.match(o.stderr, new RegExp(`Port ${other}/tcp is taken by a port forward`));
+    assert.match(
+      o.stderr,
+      new RegExp(`Port ${other}/tcp is taken by the port forward "203\\.0\\.113\\.7:${other}"`)
+    );
     assert.equal(await json(['web', 'get-listen']), `127.0.0.1:${port}`);
     // the reservation stayed on the panel's port
     const again = await run(['port-forward', 'add', `${WAN_IP}:${port}`, `${device}:443`]);
@@ -595,7 +598,7 @@ describe('reset, init again, restart', () => {
 
   it('the daemon restarts with the panel on, its password and its keys', async () => {
     await daemon.stop();
-    daemon = await startWebDaemon(dir);
+    daemon = await startTestServer(dir);
     const s = (await json(['web', 'status'])) as { running: boolean; url: string };
     assert.deepEqual([s.running, s.url], [true, url]);
     assert.equal((await httpsRpc(url, rootCaPem, 'auth.login', { password })).status, 200);

@@ -10,11 +10,10 @@
  */
 
 import { readFile, writeFile } from 'node:fs/promises';
-import { generateSigningKey, type KeyInfo, type SessionInfo } from '@start-tunnel/web';
+import type { KeyInfo, SessionInfo } from '@start-tunnel/protocol';
 import { type Context, group, leaf, restOf } from '../command.ts';
 import { CliError, ClientError } from '../errors.ts';
 import { clean, formatAge, quoted, table } from '../format.ts';
-import { loadSigningKey } from '../remote.ts';
 import { firstLine, type Terminal } from '../terminal.ts';
 
 /** Asks twice on a terminal (no echo), else reads the first line of stdin. */
@@ -255,6 +254,8 @@ const keyGenerate = leaf('generate', {
     if (typeof file !== 'string' || file === '') {
       throw new CliError('--out FILE is required: where to write the private key');
     }
+    // the signing code (and what it loads) only for the commands that use it
+    const { generateSigningKey } = await import('@start-tunnel/web');
     const { key, pem } = generateSigningKey();
     try {
       await writeFile(file, pem, { mode: 0o600, flag: 'wx' });
@@ -289,6 +290,7 @@ const keyPublic = leaf('public', {
   },
   examples: ['start-tunnel auth key public ~/.config/start-tunnel/key.pem'],
   async run(args, ctx) {
+    const { loadSigningKey } = await import('../remote.ts');
     const { publicKey: pub } = await loadSigningKey(args.file);
     ctx.emit({ key: pub.pem, openssh: pub.openssh, fingerprint: pub.fingerprint }, pub.openssh);
   },

@@ -1,72 +1,34 @@
 // SPDX-License-Identifier: MIT
 /**
  * `start-tunnel daemon`: the server in the foreground (systemd's `start-tunneld.service` runs
- * it), StartTunnel's `start-tunneld` (`starttunnel.md` §1) with our flags. The flags are checked
- * here so a typo fails before anything starts; then `runDaemon` of `@start-tunnel/tunnel` runs
- * until SIGTERM or SIGINT, with the HTTPS panel of `@start-tunnel/web` as its extension
- * (`web-extension.ts`).
+ * it), StartTunnel's `start-tunneld` (`starttunnel.md` §1) with our flags. The command turns its
+ * words into `ServerOptions` and hands them to `@start-tunnel/server`, loaded here and nowhere
+ * else (`import()`), so no other command pays for the server's modules. The flags are checked
+ * in one place, `checkServerOptions`, before anything starts; a refusal is a usage error (exit 2).
  * @module
  */
 
-import { isIP, isIPv4 } from 'node:net';
 import { resolve } from 'node:path';
-import {
-  type DaemonOptions,
-  DEFAULT_API_LISTEN,
-  DEFAULT_INTERFACE,
-  DEFAULT_LISTEN_PORT,
-  parseListen,
-  runDaemon,
-} from '@start-tunnel/tunnel';
+import { API_SOCKET, DEFAULT_INTERFACE, DEFAULT_LISTEN_PORT } from '@start-tunnel/protocol';
+import type { ServerOptions } from '@start-tunnel/server';
 import { resolveDataDir } from '../client.ts';
-import { type CliIo, leaf, optional, type RunDaemon } from '../command.ts';
+import { type CliIo, leaf, optional } from '../command.ts';
 import { UsageError } from '../errors.ts';
 import { clean } from '../format.ts';
-import { webExtension } from '../web-extension.ts';
 
-/** Interface names as the daemon takes them: 1 to 15 letters, digits or `_.=+-`. */
-function checkInterface(name: string): string {
-  if (!/^[A-Za-z0-9_.=+-]{1,15}$/.test(name)) {
-    throw new UsageError(
-      `invalid --interface "${clean(name)}": expected 1 to 15 letters, digits or _.=+-`
-    );
-  }
-  return name;
+/** The server package: the test's stand-in, else `@start-tunnel/server`, loaded now. */
+export async function loadServer(io: CliIo): Promise<NonNullable<CliIo['server']>> {
+  if (io.server) return io.server;
+  const { runServer, checkServerOptions } = await import('@start-tunnel/server');
+  return { runServer, checkServerOptions };
 }
 
-function checkPort(text: string): number {
-  const port = /^\d{1,5}$/.test(text) ? Number(text) : Number.NaN;
-  if (!(port >= 1 && port <= 65535)) {
-    throw new UsageError(`invalid --listen-port "${clean(text)}": expected a port 1..65535`);
+/** `--listen-port` as a number; the range is the server's to check. */
+function portNumber(text: string): number {
+  if (!/^\d{1,5}$/.test(text)) {
+    throw new UsageError(`invalid --listen-port "${clean(text)}": expected a number`);
   }
-  return port;
-}
-
-function checkWanIp(text: string): string {
-  if (!isIPv4(text)) {
-    throw new UsageError(`invalid --wan-ip "${clean(text)}": expected an IPv4 address`);
-  }
-  return text;
-}
-
-function checkApiListen(text: string): string {
-  let host: string;
-  try {
-    host = parseListen(text).host;
-  } catch {
-    host = '';
-  }
-  if (isIP(host) === 0) {
-    throw new UsageError(
-      `invalid --api-listen "${clean(text)}": expected IP:PORT, e.g. ${DEFAULT_API_LISTEN}`
-    );
-  }
-  return text;
-}
-
-/** The daemon entry: `runDaemon` of `@start-tunnel/tunnel` unless a test injects one. */
-export function daemonEntry(io: CliIo): RunDaemon {
-  return io.runDaemon ?? runDaemon;
+  return Number(text);
 }
 
 export const daemonCommand = leaf('daemon', {
@@ -74,10 +36,11 @@ export const daemonCommand = leaf('daemon', {
   details:
     'Runs WireGuard on the TUN interface, the firewall rules of the port forwards, the local ' +
     'API the other commands use and the HTTPS panel (once `start-tunnel web init` has set it ' +
-    'up), and rebuilds all of them from the saved state at start. Runs ' +
-    'as root until SIGTERM or SIGINT. The data directory (--datadir, else ' +
-    '$START_TUNNEL_DATADIR, else /var/lib/start-tunnel) holds the state and is locked: one ' +
-    'daemon per directory.',
+    'up), and rebuilds all of them from the saved state at start. Runs as root until SIGTERM ' +
+    'or SIGINT. The data directory (--datadir, else $START_TUNNEL_DATADIR, else ' +
+    '/var/lib/start-tunnel) holds the state and is locked: one daemon per directory. The ' +
+    `local API is the Unix socket ${API_SOCKET} in it (only root can reach it); there is no ` +
+    'TCP port for it.',
   localOnly: true,
   usageGlobals: ['--datadir DIR'],
   args: {
@@ -99,29 +62,27 @@ export const daemonCommand = leaf('daemon', {
       description:
         'public IPv4 address for configs and forwards (default: as saved, else detected)',
     },
-    'api-listen': {
-      type: 'string',
-      valueHint: 'IP:PORT',
-      description: 'address of the local API',
-      default: DEFAULT_API_LISTEN,
-    },
   },
   examples: [
     'start-tunnel daemon',
     'start-tunnel daemon --wan-ip 203.0.113.5',
-    'start-tunnel daemon --datadir /srv/st --interface wg-st2 --listen-port 51821 \\\n' +
-      '    --api-listen 127.0.0.1:5961',
+    'start-tunnel daemon --datadir /srv/st --interface wg-st2 --listen-port 51821',
   ],
   async run(args, ctx) {
-    const options: DaemonOptions = {
+    const options: ServerOptions = {
       dataDir: resolve(resolveDataDir(ctx.options.datadir, ctx.io.env)),
-      interface: checkInterface(optional(args.interface) ?? DEFAULT_INTERFACE),
-      listenPort: checkPort(optional(args['listen-port']) ?? String(DEFAULT_LISTEN_PORT)),
-      apiListen: checkApiListen(optional(args['api-listen']) ?? DEFAULT_API_LISTEN),
+      interface: optional(args.interface) ?? DEFAULT_INTERFACE,
+      listenPort: portNumber(optional(args['listen-port']) ?? String(DEFAULT_LISTEN_PORT)),
       log: (line) => ctx.io.stderr(line.endsWith('\n') ? line : `${line}\n`),
     };
     const wanIp = optional(args['wan-ip']);
-    if (wanIp !== undefined) options.wanIp = checkWanIp(wanIp);
-    await daemonEntry(ctx.io)(options, [webExtension()]);
+    if (wanIp !== undefined) options.wanIp = wanIp;
+    const server = await loadServer(ctx.io);
+    try {
+      server.checkServerOptions(options);
+    } catch (err) {
+      throw new UsageError(clean((err as Error).message));
+    }
+    await server.runServer(options);
   },
 });

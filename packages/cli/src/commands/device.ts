@@ -9,7 +9,7 @@
  * @module
  */
 
-import type { Methods } from '@start-tunnel/tunnel';
+import type { Params } from '@start-tunnel/protocol';
 import { group, leaf, optional } from '../command.ts';
 import { UsageError } from '../errors.ts';
 import {
@@ -96,7 +96,7 @@ const add = leaf('add', {
     'start-tunnel device add 10.59.7.1/24 router --public-key "$(wg pubkey < router.key)"',
   ],
   async run(args, ctx) {
-    const params: Methods['device.add']['params'] = { subnet: args.subnet, name: args.name };
+    const params: Params<'device.add'> = { subnet: args.subnet, name: args.name };
     const ip = optional(args.ip);
     const publicKey = optional(args['public-key']);
     if (ip !== undefined) params.ip = ip;
@@ -158,7 +158,7 @@ const showConfig = leaf('show-config', {
     'start-tunnel device show-config 10.59.7.1/24 10.59.7.3 --endpoint vpn.example.com:51820',
   ],
   async run(args, ctx) {
-    const params: Methods['device.show-config']['params'] = { subnet: args.subnet, ip: args.ip };
+    const params: Params<'device.show-config'> = { subnet: args.subnet, ip: args.ip };
     const endpoint = optional(args.endpoint);
     if (endpoint !== undefined) {
       if (endpoint.trim() === '') throw new UsageError('--endpoint needs HOST or HOST:PORT');

@@ -10,7 +10,7 @@
  * @module
  */
 
-import type { ForwardInfo, Methods, Protocol } from '@start-tunnel/tunnel';
+import type { ForwardInfo, Params, Protocol } from '@start-tunnel/protocol';
 import { group, leaf, optional } from '../command.ts';
 import { UsageError } from '../errors.ts';
 import { clean, formatBytes, quoted, table } from '../format.ts';
@@ -88,7 +88,7 @@ const add = leaf('add', {
     'start-tunnel port-forward add 80 10.59.7.2:8080 --protocol tcp   # on the WAN address',
   ],
   async run(args, ctx) {
-    const params: Methods['port-forward.add']['params'] = {
+    const params: Params<'port-forward.add'> = {
       source: args.source,
       target: args.target,
     };

@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { WanInfo } from '@start-tunnel/tunnel';
+import type { WanInfo } from '@start-tunnel/protocol';
 import { group, leaf } from '../command.ts';
 import { fields } from '../format.ts';
 

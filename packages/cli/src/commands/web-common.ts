@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { CertificateInfo, GeneratedCertificateResult } from '@start-tunnel/web';
+import type { CertificateInfo, GeneratedCertificateResult } from '@start-tunnel/protocol';
 
 /** `203.0.113.5, vpn.example.org` */
 export function subjectsText(info: CertificateInfo): string {

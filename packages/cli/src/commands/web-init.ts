@@ -23,8 +23,8 @@
 
 import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
-import { ErrorCode, isPublicIPv4, parseIPv4, type WanInfo } from '@start-tunnel/tunnel';
-import { randomPassword } from '@start-tunnel/web';
+import { ErrorCode, type WanInfo } from '@start-tunnel/protocol';
+import ipaddr from 'ipaddr.js';
 import type { RpcClient } from '../client.ts';
 import { type Context, leaf, optional, optionValues } from '../command.ts';
 import { CliError, RpcCallError, UsageError } from '../errors.ts';
@@ -68,9 +68,28 @@ function listenOf(ip: string, port: number): string {
   return isIP(ip) === 6 ? `[${ip}]:${port}` : `${ip}:${port}`;
 }
 
-function isPublicV4(ip: string): boolean {
-  const n = parseIPv4(ip);
-  return n !== null && isPublicIPv4(n);
+/** Ranges of ipaddr.js that a VPS's public side never has. */
+const NOT_PUBLIC = new Set([
+  'unspecified',
+  'broadcast',
+  'multicast',
+  'linkLocal',
+  'loopback',
+  'carrierGradeNat',
+  'private',
+]);
+
+/**
+ * A dotted-quad IPv4 address a VPS's public side can have. The documentation ranges (RFC 5737),
+ * "reserved" to ipaddr.js, count as public so that namespace labs look like the internet; the
+ * rest of its "reserved" class (240.0.0.0/4) does not.
+ */
+export function isPublicV4(ip: string): boolean {
+  if (!ipaddr.IPv4.isValidFourPartDecimal(ip)) return false;
+  const address = ipaddr.IPv4.parse(ip);
+  const range = address.range();
+  if (NOT_PUBLIC.has(range)) return false;
+  return range !== 'reserved' || (address.octets[0] ?? 0) < 240;
 }
 
 class Wizard {
@@ -312,6 +331,7 @@ class Wizard {
   // ---- password ----------------------------------------------------------------------------
 
   async #repairPassword(): Promise<void> {
+    const { randomPassword } = await import('@start-tunnel/web');
     const password = randomPassword();
     await this.#client.call('auth.set-password', { password });
     this.#password = password;
