@@ -56,7 +56,7 @@ export function resolveDataDir(
 
 /** Carries one JSON-RPC request to a daemon and brings back its response. */
 export interface Transport {
-  /** Where requests go, for messages (`the daemon at 127.0.59.60:5960`). */
+  /** Where requests go, for messages (`the daemon at /var/lib/start-tunnel/api.sock`). */
   readonly description: string;
   /** Resolves with the response (which may carry an RPC error); throws `CliError` otherwise. */
   send(request: RpcRequest): Promise<RpcResponse>;

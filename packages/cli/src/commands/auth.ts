@@ -62,7 +62,7 @@ const resetPassword = leaf('reset-password', {
   details:
     'For a forgotten password: the server makes a random one (26 characters), ends every ' +
     'panel session, and the new password is printed once. Runs only on the server itself, ' +
-    'with its local cookie. With --format json: an object with password.',
+    'through its local API socket (root). With --format json: an object with password.',
   localOnly: true,
   args: {},
   examples: ['start-tunnel auth reset-password', 'start-tunnel auth reset-password --format json'],
