@@ -78,9 +78,10 @@ systemd_running() { [ -d /run/systemd/system ] && command -v systemctl >/dev/nul
 
 # the daemons of this data directory started without systemd, in this root (a chroot or
 # container sees other roots' processes too)
+ROOT_ID=$(stat -c %d:%i /)
 daemon_pids() {
   for d in /proc/[0-9]*; do
-    [ "$(readlink "$d/root" 2>/dev/null)" = / ] || continue
+    [ "$(stat -L -c %d:%i "$d/root/" 2>/dev/null)" = "$ROOT_ID" ] || continue
     c=$(tr '\0' ' ' <"$d/cmdline" 2>/dev/null) || continue
     case "$c" in *start-tunnel*" daemon "*"--datadir $DATADIR "*) echo "${d#/proc/}" ;; esac
   done

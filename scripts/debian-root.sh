@@ -36,7 +36,7 @@ flock -w 3600 8
 if [ ! -f "$PRISTINE/.complete" ]; then
   echo "$0: debootstrap --variant=minbase $SUITE $ARCH (once; cached in $PRISTINE)"
   # an interrupted debootstrap may leave /proc or /sys mounted in its target
-  grep -o " $PRISTINE.tmp/[^ ]*" /proc/mounts | sort -r | xargs -r -n1 umount -l
+  { grep -o " $PRISTINE.tmp/[^ ]*" /proc/mounts || true; } | sort -r | xargs -r -n1 umount -l
   rm -rf --one-file-system "$PRISTINE.tmp"
   # a .deb cache of another suite would confuse debootstrap: one per suite and arch
   mkdir -p "$CACHE/debs/$SUITE-$ARCH"

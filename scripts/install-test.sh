@@ -114,6 +114,8 @@ netns_up() {
   ip -n "$NS" link set eth0 up
   ip -n "$NET" link set up0 up
   ip -n "$NS" route add default via 203.0.113.1
+  # a new namespace may copy the host's forwarding switches: start from off
+  ip netns exec "$NS" sh -c 'echo 0 >/proc/sys/net/ipv4/ip_forward; echo 0 >/proc/sys/net/ipv6/conf/all/forwarding'
 }
 
 # --- the checks (each returns 0 when it holds)
@@ -148,6 +150,9 @@ panel_answers() {
     https://203.0.113.10:8443/ || true)
   [[ $code == [23]* ]]
 }
+one_new_daemon() {
+  [ -n "$1" ] && [ "$(wc -l <<<"$2")" = 1 ] && [ -n "$2" ] && ! grep -qxF -f <(echo "$1") <<<"$2"
+}
 same_subnets() { [ "$(in_root "$NS" start-tunnel subnet list --format json 2>&1)" = "$1" ]; }
 uninstalled_state_kept() {
   local f why=
@@ -158,6 +163,63 @@ uninstalled_state_kept() {
   [ -z "$(ip netns pids "$NS")" ] || why="$why processes left: $(ip netns pids "$NS" | xargs -r ps -o args= -p);"
   [ -z "$why" ] || echo "#  $why"
   [ -z "$why" ]
+}
+
+kill_ns_processes() {
+  local pid
+  for pid in $(ip netns pids "$NS"); do kill "$pid" 2>/dev/null || true; done
+  for _ in $(seq 50); do
+    [ -n "$(ip netns pids "$NS")" ] || return 0
+    sleep 0.2
+  done
+  for pid in $(ip netns pids "$NS"); do kill -KILL "$pid" 2>/dev/null || true; done
+}
+
+# The daemon as the unit confines it, without systemd: the unit's capability bounding set and
+# no-new-privs (setpriv), a read-only root except the state directory and /run/wireguard
+# (ProtectSystem=strict, ReadWritePaths), a private /tmp. Then: status, a device, no drift.
+sandboxed_daemon_works() {
+  local caps node cli
+  caps=$(sed -n 's/^CapabilityBoundingSet=//p' "$ROOT/etc/systemd/system/start-tunneld.service" |
+    tr 'A-Z' 'a-z' | sed 's/cap_/+/g; s/ /,/g')
+  node=$(sed -n "s/^exec '\([^']*\)' '\([^']*\)'.*/\1/p" "$ROOT/usr/local/bin/start-tunnel")
+  cli=$(sed -n "s/^exec '\([^']*\)' '\([^']*\)'.*/\2/p" "$ROOT/usr/local/bin/start-tunnel")
+  kill_ns_processes
+  mkdir -p "$ROOT/run/wireguard"
+  ip netns exec "$NS" unshare -m --propagation private sh -c '
+    set -e
+    r=$1
+    mount --bind "$r/var/lib/start-tunnel" "$r/var/lib/start-tunnel"
+    mount --bind "$r/run/wireguard" "$r/run/wireguard"
+    mount -t tmpfs tmpfs "$r/tmp"
+    mount -o remount,bind,ro "$r"
+    exec chroot "$r" env -i HOME=/root PATH=/usr/sbin:/usr/bin:/sbin:/bin       setpriv --bounding-set=-all,"$2" --no-new-privs "$3" "$4" daemon --datadir /var/lib/start-tunnel
+  ' sh "$ROOT" "$caps" "$node" "$cli" >"$WORK/sandboxed.log" 2>&1 &
+  for _ in $(seq 60); do
+    in_root "$NS" start-tunnel status >/dev/null 2>&1 && break
+    sleep 1
+  done
+  local status subnet
+  status=$(in_root "$NS" start-tunnel status 2>&1) || {
+    echo "#   the sandboxed daemon does not answer:"
+    tail -n 20 "$WORK/sandboxed.log" | sed 's/^/#   /'
+    return 1
+  }
+  subnet=$(in_root "$NS" start-tunnel subnet list --format json | grep -o '10\.59\.[0-9]*\.1/24' | head -n 1)
+  in_root "$NS" start-tunnel device add "$subnet" phone >/dev/null || {
+    tail -n 20 "$WORK/sandboxed.log" | sed 's/^/#   /'
+    return 1
+  }
+  status=$(in_root "$NS" start-tunnel status 2>&1)
+  firewall_applied "$status" || {
+    echo "$status" | sed 's/^/#   /'
+    return 1
+  }
+  ip netns exec "$NS" wg show wg-start-tunnel peers | grep -q . || return 1
+  # the daemon switched IPv4 forwarding on (netns_up left it off), and never IPv6's
+  [ "$(ip netns exec "$NS" cat /proc/sys/net/ipv4/ip_forward)" = 1 ] || return 1
+  [ "$(ip netns exec "$NS" cat /proc/sys/net/ipv6/conf/all/forwarding)" = 0 ] || return 1
+  kill_ns_processes
 }
 
 test_suite() {
@@ -220,11 +282,18 @@ test_suite() {
   subnets=$(in_root "$NS" start-tunnel subnet list --format json 2>&1) || true
   check "$suite: subnet list has the default subnet" has_subnet "$subnets"
   check "$suite: the panel answers over HTTPS from the internet side" panel_answers
+  check "$suite: the daemon works within the unit's capabilities and read-only system" \
+    sandboxed_daemon_works
 
   echo "# $suite: install.sh again (upgrade in place)"
+  in_root "$NS" start-tunnel status >/dev/null 2>&1 || run_step "$WORK/$suite-2b.log" "$NS" # after the sandboxed run
+  local before after
+  before=$(ip netns pids "$NS" | sort)
   if run_step "$WORK/$suite-3.log" "$NS"; then ok "$suite: a second install.sh"; else
     fail "$suite: a second install.sh"
   fi
+  after=$(ip netns pids "$NS" | sort)
+  check "$suite: it replaced the daemon (one, new)" one_new_daemon "$before" "$after"
   check "$suite: the state is kept" same_subnets "$subnets"
 
   echo "# $suite: --uninstall, then --uninstall --purge"
