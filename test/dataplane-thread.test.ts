@@ -25,8 +25,8 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { LinuxDataplane } from '@start-tunnel/server';
 import type { PeerSpec } from '@start-tunnel/tunnel';
-import { LinuxDataplane } from '../packages/server/src/dataplane-linux.ts';
 import { Bg, Lab, labSkip, ROOT, SOCK_DIR, takeLock, waitFor } from './_lab.ts';
 
 const CHILD = process.env.STT_DATAPLANE_CHILD === '1';

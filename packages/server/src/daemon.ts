@@ -56,7 +56,7 @@ export interface ServerOptions {
   dataplane?: Dataplane;
   env?: ModelEnv;
   addresses?: AddressSource;
-  web?: Pick<WebCoreOptions, 'argon2' | 'now' | 'interfaces' | 'throttle'>;
+  web?: Pick<WebCoreOptions, 'argon2' | 'now' | 'interfaces' | 'gate' | 'startedAt'>;
   /** Check every result against the contract (tests). */
   checkResults?: boolean;
 }

@@ -16,7 +16,13 @@ export {
   serverVersion,
   startServer,
 } from './daemon.ts';
-export { LinuxDataplane, type LinuxDataplaneOptions } from './dataplane-linux.ts';
+export {
+  DEFAULT_RESTART_POLICY,
+  LinuxDataplane,
+  type LinuxDataplaneOptions,
+  type RestartPolicy,
+  type ThreadState,
+} from './dataplane-linux.ts';
 export { LocalSocket } from './local.ts';
 export {
   forwardOnPort,

@@ -32,7 +32,13 @@ export {
   type SubnetRecord,
 } from './schema.ts';
 export { LOCK_FILE, STATE_FILE, Store, StoreError } from './store.ts';
-export { peersOf, type ReservedPort, Tunnel, type TunnelOptions } from './tunnel.ts';
+export {
+  peersOf,
+  type ReservedPort,
+  type StateStore,
+  Tunnel,
+  type TunnelOptions,
+} from './tunnel.ts';
 export {
   type AddressSource,
   detectWanAddress,

@@ -10,7 +10,23 @@ import { randomBytes } from 'node:crypto';
 import type { ModelEnv } from './model.ts';
 import { publicKeyOf } from './model.ts';
 
+import type { State } from './schema.ts';
+import type { StateStore } from './tunnel.ts';
+
 export { MemoryDataplane } from './dataplane-memory.ts';
+
+/** A state store in memory (commits are counted, nothing is written). */
+export class MemoryStateStore implements StateStore {
+  state: State;
+  commits = 0;
+  constructor(state: State) {
+    this.state = state;
+  }
+  async commit(state: State): Promise<void> {
+    this.state = state;
+    this.commits++;
+  }
+}
 
 /** Deterministic randomness (a counter) and a settable clock; keys are real X25519 keys. */
 export function testEnv(start = Date.parse('2026-11-25T00:00:00Z')): ModelEnv & { t: number } {

@@ -17,11 +17,17 @@ import { ErrorCode, ONLINE_WINDOW_MS, RpcError, type WanInfo } from '@start-tunn
 import type { Dataplane, PeerSpec } from './dataplane.ts';
 import { allDevices, type ModelEnv, serverPublicKey } from './model.ts';
 import type { State } from './schema.ts';
-import type { Store } from './store.ts';
 import { type AddressSource, wanInfo } from './wan.ts';
 
+/** Where the state lives: `Store` (the durable file), or memory in tests. */
+export interface StateStore {
+  readonly state: State;
+  /** Makes `state` current; resolves once it is durable. */
+  commit(state: State): Promise<void>;
+}
+
 export interface TunnelOptions {
-  store: Store;
+  store: StateStore;
   dataplane: Dataplane;
   env: ModelEnv;
   addresses: AddressSource;

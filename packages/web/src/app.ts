@@ -16,6 +16,7 @@
  * @module
  */
 
+import type { TLSSocket } from 'node:tls';
 import {
   ErrorCode,
   MAX_BATCH,
@@ -91,6 +92,14 @@ function parseJson(bytes: Uint8Array): { ok: true; value: unknown } | { ok: fals
   }
 }
 
+/** DER of the certificate this TLS connection presented, if it is one. */
+function presentedCertificate(c: WebContext): Uint8Array | undefined {
+  const socket = c.env?.incoming?.socket as TLSSocket | undefined;
+  const cert = typeof socket?.getCertificate === 'function' ? socket.getCertificate() : null;
+  const raw = cert && 'raw' in cert ? (cert.raw as Buffer | undefined) : undefined;
+  return raw ? new Uint8Array(raw) : undefined;
+}
+
 /** The only thing a stranger may send: one `auth.login` request object. */
 function isLoginRequest(body: unknown): boolean {
   return (
@@ -143,16 +152,12 @@ async function handleRpc(c: WebContext, deps: AppDeps): Promise<Response> {
   if (auth === 'none' && signature !== undefined) {
     // A signed request stands or falls by its signature: no fallback to a cookie.
     try {
-      const keyName = (pem: string) => core.keyName(pem);
-      const signer = core.verifier.verify(signature, bytes, {
-        contexts: core.signatureContexts(),
-        keyName,
-      });
+      const signer = core.verifySigned(signature, bytes, presentedCertificate(c));
       auth = 'key';
       principal = signer.name;
     } catch (err) {
       if (!(err instanceof SignatureError)) throw err;
-      core.log(`web: refused signed request from ${remoteAddressOf(c)}: ${err.message}`);
+      core.logRefusal(remoteAddressOf(c), err.message);
       return rpcFail(c, err.code === ErrorCode.RateLimited ? 429 : 401, err.code, err.message);
     }
   }

@@ -22,11 +22,8 @@ import {
   addressCaller,
   type BucketParams,
   type GateLimits,
-  GLOBAL,
   LoginGate,
   type LoginOutcome,
-  LoginThrottle,
-  PER_ADDRESS,
 } from './throttle.ts';
 import { canonicalIp, certificateSubjects } from './tls.ts';
 
@@ -60,8 +57,6 @@ export interface WebCoreOptions {
   interfaces?: () => NodeJS.Dict<NetworkInterfaceInfo[]>;
   /** The WireGuard interface, left out of `web.get-available-ips`. */
   tunnelInterface?: string;
-  /** Limits of the older `throttle` (kept until `auth.login` uses `checkLogin`). */
-  throttle?: { perAddress?: BucketParams; global?: BucketParams };
   /** Limits of the login gate (default `GATE_LIMITS`). */
   gate?: Partial<GateLimits>;
   /** The Argon2 worker (default: the process-wide one). */
@@ -80,8 +75,6 @@ export class WebCore {
   readonly argon2: Argon2Params;
   readonly log: (line: string) => void;
   readonly sessions: SessionManager;
-  /** The older throttle (`attempt`/`succeeded`), until `auth.login` uses `checkLogin`. */
-  readonly throttle: LoginThrottle;
   readonly gate: LoginGate;
   readonly verifier: SignatureVerifier;
   readonly startedAt: number;
@@ -107,11 +100,6 @@ export class WebCore {
     this.argon2 = options.argon2 ?? RFC9106_LOW_MEMORY;
     this.log = options.log ?? (() => {});
     this.sessions = new SessionManager(this.store, this.now);
-    this.throttle = new LoginThrottle(
-      this.now,
-      options.throttle?.perAddress ?? PER_ADDRESS,
-      options.throttle?.global ?? GLOBAL
-    );
     this.#runner = options.argon2Runner ?? sharedArgon2Runner();
     this.gate = new LoginGate({
       now: this.now,

@@ -9,7 +9,8 @@
  */
 
 export { CONTENT_SECURITY_POLICY, createApp, MAX_BODY_BYTES } from './app.ts';
-export { WebCore, type WebCoreOptions } from './core.ts';
+export { Argon2BusyError, type Argon2Runner, sharedArgon2Runner } from './argon2-worker.ts';
+export { logSafe, REFUSAL_LOG, WebCore, type WebCoreOptions } from './core.ts';
 export type { AppDeps, WebBindings, WebEnv } from './http.ts';
 export { registerWebMethods } from './methods.ts';
 export {
@@ -31,11 +32,14 @@ export {
   type Ed25519PublicKey,
   generateSigningKey,
   KeyFormatError,
+  MAX_CONTEXT_BYTES,
   parsePublicKey,
   parseSigningKey,
   SIGNATURE_HEADER,
   SIGNATURE_WINDOW_SECONDS,
+  SignatureError,
   type SigningKey,
+  signatureContext,
   signRequest,
 } from './signature.ts';
 export {
@@ -50,7 +54,14 @@ export {
   type WebserverData,
   webDataSchema,
 } from './state.ts';
-export { GLOBAL as LOGIN_GLOBAL_LIMIT, PER_ADDRESS as LOGIN_ADDRESS_LIMIT } from './throttle.ts';
+export {
+  addressCaller,
+  aggregateKey,
+  GATE_LIMITS,
+  type GateLimits,
+  LoginGate,
+  type LoginOutcome,
+} from './throttle.ts';
 export {
   type CertificateInfo,
   certificateInfo,

@@ -20,7 +20,7 @@ import {
   type WebStatus,
 } from '@start-tunnel/protocol';
 import type { WebCore } from './core.ts';
-import { hashPassword, randomPassword, verifyPassword } from './password.ts';
+import { randomPassword } from './password.ts';
 import { clearSessionCookie, sessionCookie } from './session.ts';
 import { KeyFormatError, parsePublicKey } from './signature.ts';
 import type { WebData } from './state.ts';
@@ -59,8 +59,7 @@ async function requireCurrentPassword(
   given: string | undefined
 ): Promise<void> {
   if (ctx.auth !== 'session') return;
-  const hash = core.store.read().password;
-  if (hash === null) return;
+  if (core.store.read().password === null) return;
   if (given === undefined) {
     throw new RpcError(
       ErrorCode.IncorrectPassword,
@@ -68,13 +67,20 @@ async function requireCurrentPassword(
       'currentPassword'
     );
   }
-  if (!(await verifyPassword(given, hash))) {
+  const outcome = await core.checkPassword(given, ctx.principal ?? '');
+  if (outcome.ok) return;
+  if (outcome.reason === 'incorrect') {
     throw new RpcError(
       ErrorCode.IncorrectPassword,
       'Current password is incorrect',
       'currentPassword'
     );
   }
+  if (ctx.response) ctx.response.retryAfter = outcome.retryAfterSeconds ?? 1;
+  throw new RpcError(
+    ErrorCode.RateLimited,
+    `Too many password checks: retry in ${outcome.retryAfterSeconds ?? 1} s`
+  );
 }
 
 function tlsError(err: unknown): never {
@@ -99,24 +105,26 @@ function registerAuth(d: RpcDispatcher, core: WebCore): void {
       );
     }
     const address = ctx.remoteAddress ?? '';
-    const decision = core.throttle.attempt(address);
-    if (!decision.allowed) {
-      web.retryAfter = decision.retryAfterSeconds;
-      const who = decision.scope === 'global' ? 'on this server' : 'from your address';
+    const outcome = await core.checkLogin(address, given, { trusted: ctx.auth === 'session' });
+    if (!outcome.ok) {
+      if (outcome.reason === 'no-password') {
+        throw new RpcError(
+          ErrorCode.Authorization,
+          'No password is set: run web init on the server'
+        );
+      }
+      if (outcome.reason === 'incorrect') {
+        core.logRefusal(address, 'failed login');
+        throw new RpcError(ErrorCode.IncorrectPassword, 'Incorrect password', 'password');
+      }
+      web.retryAfter = outcome.retryAfterSeconds ?? 1;
       throw new RpcError(
         ErrorCode.RateLimited,
-        `Too many login attempts ${who}: retry in ${decision.retryAfterSeconds} s`
+        outcome.reason === 'busy'
+          ? `The server is busy checking other logins: retry in ${web.retryAfter} s`
+          : `Too many login attempts from your address: retry in ${web.retryAfter} s`
       );
     }
-    const hash = core.store.read().password;
-    if (hash === null) {
-      throw new RpcError(ErrorCode.Authorization, 'No password is set: run web init on the server');
-    }
-    if (!(await verifyPassword(given, hash))) {
-      core.log(`web: failed login from ${address || 'unknown'}`);
-      throw new RpcError(ErrorCode.IncorrectPassword, 'Incorrect password', 'password');
-    }
-    core.throttle.succeeded(address);
     const { token, id } = await core.sessions.create(ctx.userAgent ?? null, address || null);
     web.setCookie(sessionCookie(token));
     const info = core.sessions.list(id).find((s) => s.id === id);
@@ -137,7 +145,7 @@ function registerAuth(d: RpcDispatcher, core: WebCore): void {
 
   d.register('auth.set-password', async (p, ctx) => {
     await requireCurrentPassword(core, ctx, p.currentPassword);
-    const hash = await hashPassword(p.password, core.argon2);
+    const hash = await core.hashPassword(p.password);
     await core.store.update((data) => {
       data.password = hash;
     });
@@ -153,7 +161,7 @@ function registerAuth(d: RpcDispatcher, core: WebCore): void {
       );
     }
     const fresh = randomPassword();
-    const hash = await hashPassword(fresh, core.argon2);
+    const hash = await core.hashPassword(fresh);
     await core.store.update((data) => {
       data.password = hash;
     });

@@ -13,7 +13,7 @@
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { getRequestListener } from '@hono/node-server';
-import { parseListen, type RpcDispatcher } from '@start-tunnel/tunnel';
+import { parseListen, type RpcDispatcher } from '@start-tunnel/protocol';
 import type { Hono } from 'hono';
 import { createApp } from './app.ts';
 import { WebCore, type WebCoreOptions } from './core.ts';

@@ -11,8 +11,9 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { RpcContext } from '@start-tunnel/tunnel';
+import type { RpcContext } from '@start-tunnel/protocol';
 import { type Browser, chromium, type Page } from 'playwright-core';
+import { SESSION_COOKIE } from '../src/index.ts';
 import { type Kit, kit } from './_fixture.ts';
 
 const CHROMIUM = [
@@ -78,7 +79,7 @@ describe('the panel in Chromium', { skip: CHROMIUM ? false : 'chromium is not in
     await page.waitForURL(`${base}/`);
     await page.getByRole('heading', { name: 'Overview' }).waitFor();
     const cookies = await page.context().cookies();
-    const session = cookies.find((c) => c.name === 'session');
+    const session = cookies.find((c) => c.name === SESSION_COOKIE);
     assert.equal(session?.httpOnly, true);
     assert.equal(session?.secure, true);
     assert.equal(session?.sameSite, 'Strict');
@@ -124,11 +125,14 @@ describe('the panel in Chromium', { skip: CHROMIUM ? false : 'chromium is not in
     await page.goto(`${base}/devices`);
     const row = page.locator('tr[data-key="10.59.42.2"]');
     await row.getByText('Offline').waitFor();
-    const dev = k.tunnel.devices.get('10.59.42.2');
+    const dev = k.tunnel.tunnel.state.subnets['10.59.42.1/24']?.devices['10.59.42.2'];
     assert.ok(dev);
-    dev.online = true;
-    dev.lastHandshake = new Date().toISOString();
-    dev.rxBytes = 3 * 1024 * 1024;
+    k.tunnel.dataplane.status.set(dev.publicKey, {
+      endpoint: '198.51.100.9:51820',
+      lastHandshake: Date.now() - 5_000,
+      rxBytes: 3 * 1024 * 1024,
+      txBytes: 0,
+    });
     await row.getByText('Online').waitFor({ timeout: 12_000 });
     await row.getByText('3.0 MiB').waitFor();
     await row.getByText(/s ago/).waitFor();
@@ -148,7 +152,7 @@ describe('the panel in Chromium', { skip: CHROMIUM ? false : 'chromium is not in
     await row.getByRole('cell', { name: /^(Protocol )?TCP$/ }).waitFor();
     await row.getByRole('button', { name: 'Disable forward 8443' }).click();
     await row.getByRole('button', { name: 'Enable forward 8443' }).waitFor();
-    assert.equal(k.tunnel.forwards.get('8443')?.enabled, false);
+    assert.equal(k.tunnel.tunnel.state.forwards['8443']?.enabled, false);
     await shot('06-forwards');
   });
 

@@ -1,8 +1,13 @@
 // SPDX-License-Identifier: MIT
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import type { RpcContext } from '@start-tunnel/tunnel';
-import { generateSigningKey, signRequest } from '../src/index.ts';
+import type { RpcContext } from '@start-tunnel/protocol';
+import {
+  generateCertificate,
+  generateSigningKey,
+  signatureContext,
+  signRequest,
+} from '../src/index.ts';
 import { call, type Kit, kit, login, PASSWORD, setPassword } from './_fixture.ts';
 
 const LOCAL: RpcContext = { auth: 'local', remoteAddress: '127.0.0.1' };
@@ -190,9 +195,12 @@ describe('auth.key.*', () => {
     const k = kit();
     const a = generateSigningKey().key;
     await local(k, 'auth.key.add', { name: 'laptop', key: a.publicKey.pem });
+    const made = await generateCertificate(['203.0.113.7'], null, k.clock.ms);
     await k.store.update((d) => {
       d.webserver.listen = '203.0.113.7:8443';
+      d.webserver.certificate = made.certificate;
     });
+    const context = signatureContext('203.0.113.7', made.certificate.chainPem[0] ?? '');
     const body = JSON.stringify({ id: 1, method: 'auth.key.list', params: {} });
     const send = () =>
       call(
@@ -202,7 +210,7 @@ describe('auth.key.*', () => {
         {
           body,
           headers: {
-            'x-startos-auth-sig': signRequest(a, new TextEncoder().encode(body), '203.0.113.7', {
+            'x-startos-auth-sig': signRequest(a, new TextEncoder().encode(body), context, {
               now: k.clock.ms,
             }),
           },

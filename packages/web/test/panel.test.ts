@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { generateSigningKey, hashPassword, signRequest } from '../src/index.ts';
+import { generateSigningKey, hashPassword, signatureContext, signRequest } from '../src/index.ts';
 import { generateCertificate } from '../src/tls.ts';
 import {
   CHEAP_ARGON2,
@@ -131,6 +131,7 @@ describe('panel pages', () => {
 
   it('list forwards with counters, enable/disable and protocol choice', async () => {
     const { k, cookie } = await loggedIn();
+    await call(k, 'device.add', { subnet: '10.59.7.1/24', name: 'srv' }, { cookie });
     await call(
       k,
       'port-forward.add',
@@ -155,7 +156,11 @@ describe('panel pages', () => {
     await call(
       k,
       'auth.key.add',
-      { name: 'laptop', key: generateSigningKey().key.publicKey.openssh },
+      {
+        name: 'laptop',
+        key: generateSigningKey().key.publicKey.openssh,
+        currentPassword: PASSWORD,
+      },
       { cookie }
     );
     const html = await (await get(k, '/settings', cookie)).text();
@@ -211,8 +216,8 @@ describe('no secret in any response', () => {
       'leaf key': body(made.certificate.keyPem).slice(0, 40),
       'root key': body(made.rootCa.keyPem).slice(0, 40),
       'password hash': hash.split('$').at(-1) ?? hash,
-      'other session token': otherCookie.slice('session='.length),
-      'own session token': cookie.slice('session='.length),
+      'other session token': otherCookie.slice('__Host-session='.length),
+      'own session token': cookie.slice('__Host-session='.length),
       'signing seed (PKCS#8)': body(signer.pem).slice(16, 60),
       'device private key': PLANTED_DEVICE_KEY,
     };
@@ -263,7 +268,7 @@ describe('no secret in any response', () => {
           'x-startos-auth-sig': signRequest(
             signer.key,
             new TextEncoder().encode(signedBody),
-            '203.0.113.7',
+            signatureContext('203.0.113.7', made.certificate.chainPem[0] ?? ''),
             { now: k.clock.ms }
           ),
         },

@@ -5,8 +5,8 @@ import { request } from 'node:https';
 import { createServer, type Server } from 'node:net';
 import { after, describe, it } from 'node:test';
 import type { TLSSocket } from 'node:tls';
-import type { RpcContext } from '@start-tunnel/tunnel';
-import { generateSigningKey, signRequest } from '../src/index.ts';
+import type { RpcContext } from '@start-tunnel/protocol';
+import { generateSigningKey, signatureContext, signRequest } from '../src/index.ts';
 import { type Kit, kit } from './_fixture.ts';
 
 const LOCAL: RpcContext = { auth: 'local' };
@@ -97,7 +97,7 @@ describe('the HTTPS listener', () => {
     const login = await rpc(address, root, 'auth.login', { password: 'a long password' });
     assert.equal(login.status, 200);
     const cookie = String(login.headers['set-cookie']).split(';')[0] ?? '';
-    assert.match(cookie, /^session=/);
+    assert.match(cookie, /^__Host-session=/);
     const status = await rpc(address, root, 'web.status', {}, { cookie });
     assert.equal(
       (JSON.parse(status.body) as { result: { running: boolean } }).result.running,
@@ -119,7 +119,12 @@ describe('the HTTPS listener', () => {
     const { key } = generateSigningKey();
     await k.dispatcher.call('auth.key.add', { name: 'cli', key: key.publicKey.openssh }, LOCAL);
     const body = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'subnet.list', params: {} });
-    const sig = signRequest(key, new TextEncoder().encode(body), '127.0.0.1');
+    const leaf = k.store.read().webserver.certificate?.chainPem[0] ?? '';
+    const sig = signRequest(
+      key,
+      new TextEncoder().encode(body),
+      signatureContext('127.0.0.1', leaf)
+    );
     const r = await https(address, root, '/rpc/v0', {
       method: 'POST',
       body,

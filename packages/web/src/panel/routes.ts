@@ -292,7 +292,7 @@ function settingsPage(
         ) => html`<tr><td>${k.name}</td><td class="wrap"><code>${k.fingerprint}</code></td><td>${k.addedAt.slice(0, 10)}</td>
 <td>${rpcForm(
           'auth.key.remove',
-          html`${hidden({ key: k.name })}<button type="submit" class="danger" aria-label="Remove key ${k.name}">Remove</button>`,
+          html`${hidden({ key: k.name })}<input type="password" name="currentPassword" data-type="raw" autocomplete="current-password" required placeholder="Current password" aria-label="Current password to remove key ${k.name}"> <button type="submit" class="danger" aria-label="Remove key ${k.name}">Remove</button>`,
           {
             className: 'inline',
             confirm: `Remove key "${k.name}"? Requests it signs will be refused.`,
@@ -349,6 +349,8 @@ ${rpcForm(
   html`<label>Name <input name="name" required maxlength="64"></label>
 <label>Ed25519 public key <small>PEM, or an OpenSSH line: ssh-ed25519 AAAA…</small>
 <textarea name="key" required spellcheck="false"></textarea></label>
+<label>Current password <small>a key keeps access after this session ends</small>
+<input type="password" name="currentPassword" data-type="raw" autocomplete="current-password" required></label>
 <button type="submit">Add key</button>`
 )}</section>
 <section aria-labelledby="h-sessions"><h2 id="h-sessions">Sessions</h2>${
