@@ -138,6 +138,14 @@ unit_verifies() {
   [ -z "$out" ] || echo "$out" | sed 's/^/#   /'
   [ -z "$out" ]
 }
+# systemd-analyze security's overall exposure (0 best, 10 worst) at most 4.5: a weakened unit fails
+unit_exposure_low() {
+  local line
+  line=$(systemd-analyze security --offline=yes --root="$ROOT" start-tunneld.service 2>&1 |
+    grep 'Overall exposure level') || return 0 # a systemd older than 250 has no --offline
+  echo "#   $line"
+  awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+\.[0-9]+$/) exit !($i <= 4.5); exit 1 }' <<<"$line"
+}
 no_ipv6_forwarding() {
   ! grep -rqsE '^[[:space:]]*net[./]ipv6[./].*forwarding' "$ROOT/etc/sysctl.d" "$ROOT/etc/sysctl.conf"
 }
@@ -215,7 +223,7 @@ sandboxed_daemon_works() {
     echo "$status" | sed 's/^/#   /'
     return 1
   }
-  ip netns exec "$NS" wg show wg-start-tunnel peers | grep -q . || return 1
+  in_root "$NS" wg show wg-start-tunnel peers | grep -q . || return 1
   # the daemon switched IPv4 forwarding on (netns_up left it off), and never IPv6's
   [ "$(ip netns exec "$NS" cat /proc/sys/net/ipv4/ip_forward)" = 1 ] || return 1
   [ "$(ip netns exec "$NS" cat /proc/sys/net/ipv6/conf/all/forwarding)" = 0 ] || return 1
@@ -257,6 +265,7 @@ test_suite() {
   check "$suite: the unit is sandboxed and runs that Node" unit_sandboxed "$node"
   if command -v systemd-analyze >/dev/null; then
     check "$suite: systemd-analyze verify accepts the unit" unit_verifies
+    check "$suite: systemd-analyze security rates the unit's exposure 4.5 or less" unit_exposure_low
   fi
   check "$suite: IPv6 forwarding is not persisted" no_ipv6_forwarding
 
@@ -289,6 +298,7 @@ test_suite() {
   in_root "$NS" start-tunnel status >/dev/null 2>&1 || run_step "$WORK/$suite-2b.log" "$NS" # after the sandboxed run
   local before after
   before=$(ip netns pids "$NS" | sort)
+  subnets=$(in_root "$NS" start-tunnel subnet list --format json 2>&1) || true
   if run_step "$WORK/$suite-3.log" "$NS"; then ok "$suite: a second install.sh"; else
     fail "$suite: a second install.sh"
   fi
