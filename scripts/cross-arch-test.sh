@@ -74,7 +74,7 @@ for arch in "${ARCHES[@]}"; do
       npm ci --no-audit --no-fund --loglevel=error
       npm run build --silent
       node -e "const a = require(process.argv[1]); console.log(\"addon loads, ABI\", a.ABI)" \
-        packages/wg-core/build/Release/wg_core.node
+        "$PWD/packages/wg-core/build/Release/wg_core.node"
       node scripts/run-tests.mjs --unit
     ' >"$log" 2>&1 || rc=$?
   minutes=$((($(date +%s) - start + 59) / 60))
