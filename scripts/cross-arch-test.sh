@@ -78,7 +78,7 @@ for arch in "${ARCHES[@]}"; do
       node scripts/run-tests.mjs --unit
     ' >"$log" 2>&1 || rc=$?
   minutes=$((($(date +%s) - start + 59) / 60))
-  summary=$(grep -E '^# (pass|fail) ' "$log" | tr '\n' ' ')
+  summary=$({ grep -E '^# (pass|fail) ' "$log" || true; } | tr '\n' ' ')
   node=$(sed -n 's/^node \(v[0-9.]*\).*/\1/p' "$log" | head -n 1)
   if [ $rc = 0 ]; then
     RESULTS+=("$arch: PASS at $commit, Debian 13, node ${node:-?}, ${summary}(${minutes} min)")
