@@ -1,51 +1,30 @@
 // SPDX-License-Identifier: MIT
 /**
- * An HTML template tag that escapes every interpolated value (OWASP's rule: encode for the HTML
- * context at output), so page code cannot forget to. Values that are already `Html` (the result
- * of another `html` template or of `raw`) pass through; arrays are joined; null, undefined and
- * false print nothing.
+ * The panel's HTML templates: Hono's `html` helper (https://hono.dev/docs/helpers/html), which
+ * escapes every interpolated value (OWASP's rule: encode for the HTML context at output), so
+ * page code cannot forget to. Values that are already escaped (another `html` template, or
+ * `raw`) pass through; arrays are joined; null, undefined and booleans print nothing. Pages are
+ * built synchronously, so a template is never a promise here; `html` says so in its type.
  * @module
  */
 
-export class Html {
-  readonly value: string;
-  constructor(value: string) {
-    this.value = value;
-  }
-  toString(): string {
-    return this.value;
-  }
-}
+import { html as honoHtml, raw as honoRaw } from 'hono/html';
+import type { HtmlEscapedString } from 'hono/utils/html';
 
-const ESCAPES: Record<string, string> = {
-  '&': '&amp;',
-  '<': '&lt;',
-  '>': '&gt;',
-  '"': '&quot;',
-  "'": '&#39;',
-};
+export type Html = HtmlEscapedString;
 
 /** Escapes text for element content and quoted attribute values. */
 export function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => ESCAPES[c]!);
-}
-
-function render(value: unknown): string {
-  if (value instanceof Html) return value.value;
-  if (value === null || value === undefined || value === false) return '';
-  if (Array.isArray(value)) return value.map(render).join('');
-  return escapeHtml(String(value));
+  return honoHtml`${text}`.toString();
 }
 
 export function html(strings: TemplateStringsArray, ...values: unknown[]): Html {
-  let out = strings[0] ?? '';
-  values.forEach((v, i) => {
-    out += render(v) + (strings[i + 1] ?? '');
-  });
-  return new Html(out);
+  const out = honoHtml(strings, ...values);
+  if (out instanceof Promise) throw new TypeError('A panel template got an asynchronous value');
+  return out;
 }
 
 /** Marks trusted markup (generated here, never user data) as already safe. */
 export function raw(markup: string): Html {
-  return new Html(markup);
+  return honoRaw(markup);
 }

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { escapeHtml, Html, html } from './html.ts';
+import { escapeHtml, type Html, html, raw } from './html.ts';
 
 export const NAV: readonly { href: string; label: string }[] = [
   { href: '/', label: 'Overview' },
@@ -86,8 +86,8 @@ export function problem(message: string): Html {
  * browsers drop table semantics from elements whose CSS display changes.
  */
 function labelCells(body: Html, headers: readonly string[]): Html {
-  return new Html(
-    body.value.replace(/<tr\b[\s\S]*?<\/tr>/g, (row) => {
+  return raw(
+    body.toString().replace(/<tr\b[\s\S]*?<\/tr>/g, (row) => {
       let i = 0;
       return row
         .replace(/^<tr\b/, '<tr role="row"')

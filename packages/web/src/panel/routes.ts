@@ -45,7 +45,7 @@ async function load<T>(
 function send(c: WebContext, body: Html | string, type: string, status: 200 | 404 = 200) {
   c.header('Content-Type', type);
   c.header('Cache-Control', 'no-store');
-  return c.body(typeof body === 'string' ? body : body.value, status);
+  return c.body(body.toString(), status);
 }
 
 function attachment(c: WebContext, body: string, type: string, filename: string) {
