@@ -25,7 +25,9 @@ function git(args: string[]): string {
 
 /** Builds (once, cached by commit) wg-core at `rev` and returns its `wireguard-ts` command. */
 export function wgCoreSnapshot(rev: string): Snapshot {
-  const commit = git(['rev-parse', '--verify', `${rev}^{commit}`]);
+  // the last commit at or before `rev` that touched wg-core: one build serves every later commit
+  const at = git(['rev-parse', '--verify', `${rev}^{commit}`]);
+  const commit = git(['log', '-1', '--format=%H', at, '--', 'packages/wg-core']) || at;
   const cache = process.env.START_TUNNEL_BENCH_CACHE || '/var/cache/start-tunnel-bench';
   const dir = join(cache, `wg-core-${commit.slice(0, 12)}`);
   const pkg = join(dir, 'packages/wg-core');
