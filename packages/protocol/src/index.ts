@@ -28,6 +28,14 @@ export {
   type RpcRequest,
   type RpcResponse,
 } from './errors.ts';
+export {
+  canonicalIp,
+  ipv4ToNumber,
+  isPublicIPv4,
+  isUsableIPv4,
+  type ParsedIp,
+  parseIp,
+} from './ip.ts';
 export { parseListen } from './listen.ts';
 export { isInterfaceName, MAX_NAME_LENGTH, nameProblem, nameSchema } from './names.ts';
 export {

@@ -3,22 +3,16 @@
  * IPv4 addresses and prefixes as unsigned 32-bit numbers: parsing that rejects anything but
  * canonical dotted quads (no leading zeros, which some parsers read as octal), formatting,
  * containment and the special ranges the WAN detection skips (RFC 1918, RFC 6598 CGNAT,
- * RFC 3927 link-local, loopback).
+ * RFC 3927 link-local, loopback). Parsing and classifying addresses is `@start-tunnel/protocol`'s
+ * (ipaddr.js); this file does the prefix arithmetic the model needs.
  * @module
  */
 
-/** Parses a dotted quad; null when it is not one. */
+import { ipv4ToNumber, isPublicIPv4 as publicText } from '@start-tunnel/protocol';
+
+/** Parses a dotted quad (the contract's strict rule); null when it is not one. */
 export function parseIPv4(text: string): number | null {
-  const parts = text.split('.');
-  if (parts.length !== 4) return null;
-  let n = 0;
-  for (const p of parts) {
-    if (!/^(0|[1-9][0-9]{0,2})$/.test(p)) return null;
-    const v = Number(p);
-    if (v > 255) return null;
-    n = n * 256 + v;
-  }
-  return n >>> 0;
+  return ipv4ToNumber(text);
 }
 
 export function formatIPv4(n: number): string {
@@ -66,30 +60,18 @@ export function formatCidr(network: number, bits: number): string {
   return `${formatIPv4(network)}/${bits}`;
 }
 
-const SPECIAL: Cidr[] = [
-  { network: parseIPv4('0.0.0.0')!, bits: 8 },
-  { network: parseIPv4('10.0.0.0')!, bits: 8 }, // RFC 1918
-  { network: parseIPv4('100.64.0.0')!, bits: 10 }, // RFC 6598 shared address space (CGNAT)
-  { network: parseIPv4('127.0.0.0')!, bits: 8 }, // loopback
-  { network: parseIPv4('169.254.0.0')!, bits: 16 }, // RFC 3927 link-local
-  { network: parseIPv4('172.16.0.0')!, bits: 12 }, // RFC 1918
-  { network: parseIPv4('192.168.0.0')!, bits: 16 }, // RFC 1918
-  { network: parseIPv4('224.0.0.0')!, bits: 3 }, // multicast and reserved (224/4, 240/4)
-];
-
-/**
- * True for an address a VPS's public side can have: not private (RFC 1918), loopback,
- * link-local, CGNAT (100.64.0.0/10), unspecified, multicast or reserved. Documentation ranges
- * (RFC 5737) count as public so that namespace labs look like the internet.
- */
+/** True for an address a VPS's public side can have (see `isPublicIPv4` of the contract). */
 export function isPublicIPv4(address: number): boolean {
-  return !SPECIAL.some((c) => cidrContains(c, address));
+  return publicText(formatIPv4(address));
 }
 
-/** Ranges a subnet may not overlap: unspecified, loopback, link-local, multicast/reserved. */
+/**
+ * Ranges a subnet may not overlap: unspecified (0/8), loopback (127/8), link-local
+ * (169.254/16), multicast and reserved (224/3), the ranges `isUsableIPv4` refuses.
+ */
 export const FORBIDDEN_SUBNET_RANGES: readonly Cidr[] = [
-  SPECIAL[0]!,
-  SPECIAL[3]!,
-  SPECIAL[4]!,
-  SPECIAL[7]!,
+  { network: 0, bits: 8 },
+  { network: 127 << 24, bits: 8 },
+  { network: ((169 << 24) | (254 << 16)) >>> 0, bits: 16 },
+  { network: (224 << 24) >>> 0, bits: 3 },
 ];

@@ -12,7 +12,13 @@
  */
 
 import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes } from 'node:crypto';
-import { ErrorCode, nameProblem, type Protocol, RpcError } from '@start-tunnel/protocol';
+import {
+  ErrorCode,
+  isUsableIPv4,
+  nameProblem,
+  type Protocol,
+  RpcError,
+} from '@start-tunnel/protocol';
 import {
   broadcastOf,
   type Cidr,
@@ -438,8 +444,12 @@ export function setWanOverride(state: State, ip: string | null): State {
   if (ip === null) return { ...state, wan: { override: null } };
   const addr = parseIPv4(ip.trim());
   if (addr === null) throw invalid('ip', ip, 'expected an IPv4 address', ErrorCode.ParseNetAddress);
-  if (addr === 0 || addr >>> 24 === 127 || addr >>> 28 >= 14) {
-    throw invalid('ip', ip, 'is not a usable unicast address');
+  if (!isUsableIPv4(formatIPv4(addr))) {
+    throw invalid(
+      'ip',
+      ip,
+      'is not a usable unicast address (unspecified, loopback, link-local or multicast)'
+    );
   }
   return { ...state, wan: { override: formatIPv4(addr) } };
 }

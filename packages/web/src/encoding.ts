@@ -8,6 +8,8 @@
  * @module
  */
 
+import { parseIp } from '@start-tunnel/protocol';
+
 const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567';
 
 /** RFC 4648 §6 base32, lowercase, without padding. */
@@ -158,25 +160,9 @@ export function derChildren(content: Uint8Array): DerItem[] | null {
 }
 
 /**
- * The bytes of an IP address (4 for IPv4, 16 for IPv6; a `%zone` suffix is ignored). The caller
- * has checked that `ip` is an address (`net.isIP`).
+ * The bytes of an IP address (4 for IPv4, 16 for IPv6; a `%zone` suffix is ignored); empty when
+ * `ip` is not an address.
  */
 export function ipBytes(ip: string): Uint8Array {
-  if (ip.includes(':')) {
-    const [head = '', tail] = ip.split('%')[0]!.split('::');
-    const left = head ? head.split(':') : [];
-    const right = tail ? tail.split(':') : [];
-    const groups =
-      tail === undefined
-        ? left
-        : [...left, ...Array(8 - left.length - right.length).fill('0'), ...right];
-    const out = new Uint8Array(16);
-    groups.forEach((g, i) => {
-      const v = Number.parseInt(g || '0', 16);
-      out[2 * i] = v >> 8;
-      out[2 * i + 1] = v & 0xff;
-    });
-    return out;
-  }
-  return Uint8Array.from(ip.split('.').map(Number));
+  return parseIp(ip.split('%')[0] ?? '')?.bytes ?? new Uint8Array();
 }

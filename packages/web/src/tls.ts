@@ -26,8 +26,8 @@ import {
   webcrypto,
   X509Certificate,
 } from 'node:crypto';
-import { isIP } from 'node:net';
 import * as x509 from '@peculiar/x509';
+import { canonicalIp as canonicalIpOf } from '@start-tunnel/protocol';
 import {
   bytesEqual,
   derChildren,
@@ -82,13 +82,7 @@ export interface Subjects {
 }
 
 /** Canonical text of an IP (IPv6 compressed, lowercase); null when not an IP literal. */
-export function canonicalIp(text: string): string | null {
-  const bare = text.startsWith('[') && text.endsWith(']') ? text.slice(1, -1) : text;
-  const family = isIP(bare);
-  if (family === 4) return /(^|\.)0\d/.test(bare) ? null : bare;
-  if (family === 6) return new URL(`http://[${bare}]/`).hostname.slice(1, -1);
-  return null;
-}
+export const canonicalIp = canonicalIpOf;
 
 /** RFC 1123 host name: LDH labels of 1–63, 253 in all, no wildcard. */
 function canonicalDns(text: string): string | null {

@@ -23,8 +23,7 @@
 
 import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
-import { ErrorCode, type WanInfo } from '@start-tunnel/protocol';
-import ipaddr from 'ipaddr.js';
+import { ErrorCode, isPublicIPv4, type WanInfo } from '@start-tunnel/protocol';
 import type { RpcClient } from '../client.ts';
 import { type Context, leaf, optional, optionValues } from '../command.ts';
 import { CliError, RpcCallError, UsageError } from '../errors.ts';
@@ -66,30 +65,6 @@ export function canonicalSubject(text: string): string {
 /** `IP:PORT` for an IP and a port (IPv6 in brackets). */
 function listenOf(ip: string, port: number): string {
   return isIP(ip) === 6 ? `[${ip}]:${port}` : `${ip}:${port}`;
-}
-
-/** Ranges of ipaddr.js that a VPS's public side never has. */
-const NOT_PUBLIC = new Set([
-  'unspecified',
-  'broadcast',
-  'multicast',
-  'linkLocal',
-  'loopback',
-  'carrierGradeNat',
-  'private',
-]);
-
-/**
- * A dotted-quad IPv4 address a VPS's public side can have. The documentation ranges (RFC 5737),
- * "reserved" to ipaddr.js, count as public so that namespace labs look like the internet; the
- * rest of its "reserved" class (240.0.0.0/4) does not.
- */
-export function isPublicV4(ip: string): boolean {
-  if (!ipaddr.IPv4.isValidFourPartDecimal(ip)) return false;
-  const address = ipaddr.IPv4.parse(ip);
-  const range = address.range();
-  if (NOT_PUBLIC.has(range)) return false;
-  return range !== 'reserved' || (address.octets[0] ?? 0) < 240;
 }
 
 class Wizard {
@@ -198,7 +173,7 @@ class Wizard {
   async #askListen(): Promise<void> {
     const ips = await this.#client.call('web.get-available-ips', {});
     const wan = (await this.#wanInfo())?.address ?? null;
-    const candidates = [...new Set(ips.filter(isPublicV4))];
+    const candidates = [...new Set(ips.filter(isPublicIPv4))];
     let ip: string;
     if (candidates.length === 1) {
       ip = candidates[0] ?? '';
