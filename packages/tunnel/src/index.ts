@@ -9,7 +9,6 @@
 
 export { formatEndpoint, PRIVATE_KEY_PLACEHOLDER, renderConfig } from './config.ts';
 export type { Dataplane, PeerSpec, PeerStatus } from './dataplane.ts';
-export { LinuxDataplane, type LinuxDataplaneOptions } from './dataplane-linux.ts';
 export { registerTunnelMethods } from './handlers.ts';
 export { isPublicIPv4, parseIPv4 } from './ipv4.ts';
 export {
