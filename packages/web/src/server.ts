@@ -13,7 +13,7 @@
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { getRequestListener } from '@hono/node-server';
-import { parseListen, type RpcDispatcher } from '@start-tunnel/protocol';
+import { MAX_CONNECTIONS, parseListen, type RpcDispatcher } from '@start-tunnel/protocol';
 import type { Hono } from 'hono';
 import { createApp } from './app.ts';
 import { WebCore, type WebCoreOptions } from './core.ts';
@@ -27,6 +27,8 @@ const DRAIN_MS = 5_000;
 export interface WebServerOptions extends WebCoreOptions {
   /** The daemon's dispatcher (tunnel methods); `auth.*` and `web.*` are added to it. */
   dispatcher: RpcDispatcher;
+  /** Most open connections (default `MAX_CONNECTIONS`). */
+  maxConnections?: number;
 }
 
 function tlsOptions(cert: CertificateData) {
@@ -46,6 +48,7 @@ export class WebServer {
   readonly core: WebCore;
   readonly app: Hono<WebEnv>;
   readonly #dispatcher: RpcDispatcher;
+  readonly #maxConnections: number;
   #server: Server | null = null;
   #listen: string | null = null;
   #cert: string | null = null;
@@ -53,6 +56,7 @@ export class WebServer {
 
   constructor(options: WebServerOptions) {
     this.#dispatcher = options.dispatcher;
+    this.#maxConnections = options.maxConnections ?? MAX_CONNECTIONS;
     this.core = new WebCore(options);
     this.core.apply = () => this.reload();
     this.core.bound = () => this.address;
@@ -115,6 +119,9 @@ export class WebServer {
     );
     server.requestTimeout = 30_000;
     server.headersTimeout = 10_000;
+    // bounded: past this many open connections new ones are closed at once, so a crowd of
+    // idle or slow clients costs a bounded amount of memory and file descriptors
+    server.maxConnections = this.#maxConnections;
     await new Promise<void>((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException) => reject(new Error(err.code ?? err.message));
       server.once('error', onError);

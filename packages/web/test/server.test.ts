@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { request } from 'node:https';
-import { createServer, type Server } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { after, describe, it } from 'node:test';
 import type { TLSSocket } from 'node:tls';
 import type { RpcContext } from '@start-tunnel/protocol';
@@ -137,6 +137,28 @@ describe('the HTTPS listener', () => {
       headers: { 'content-type': 'application/json', 'x-startos-auth-sig': sig },
     });
     assert.equal(replay.status, 401);
+  });
+
+  it('caps open connections: past the cap a new connection is closed at once', async () => {
+    const k = kit({ now: Date.now, maxConnections: 3 });
+    kits.push(k);
+    const { address, root } = await init(k);
+    const [host, port] = [address.slice(0, address.lastIndexOf(':')), address.split(':').pop()];
+    const held: Socket[] = [];
+    for (let i = 0; i < 3; i++) {
+      const s = connect(Number(port), host);
+      await new Promise<void>((resolve) => s.once('connect', () => resolve()));
+      held.push(s);
+    }
+    const extra = connect(Number(port), host);
+    const closed = await new Promise<boolean>((resolve) => {
+      extra.once('close', () => resolve(true));
+      setTimeout(() => resolve(false), 5_000);
+    });
+    assert.equal(closed, true, 'the fourth connection was closed');
+    for (const s of held) s.destroy();
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal((await https(address, root, '/login')).status, 200, 'room again once they go');
   });
 
   it('swaps the certificate live: new connections get the new leaf under the same root', async () => {
