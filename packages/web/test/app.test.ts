@@ -111,6 +111,28 @@ describe('POST /rpc/v0: transport', () => {
 });
 
 describe('POST /rpc/v0: authentication', () => {
+  it('a stranger may send one small auth.login object and nothing else: junk gets a small 401', async () => {
+    const k = kit();
+    await setPassword(k);
+    const login = JSON.stringify({ id: 1, method: 'auth.login', params: { password: PASSWORD } });
+    const junk = [
+      `[${Array.from({ length: 524_287 }, () => '1').join(',')}]`, // the review's 1 MiB batch
+      JSON.stringify([1, 2, 3]),
+      JSON.stringify([JSON.parse(login), JSON.parse(login)]), // even a batch of logins
+      '{}',
+      '{"method":',
+      JSON.stringify({ id: 1, method: 'auth.login', params: { password: 'x'.repeat(5000) } }),
+    ];
+    for (const body of junk) {
+      const r = await call(k, '', {}, { body });
+      assert.equal(r.res.status, 401, body.slice(0, 40));
+      assert.ok(r.text.length < 200, `a small answer to ${body.slice(0, 40)}: ${r.text.length} B`);
+      assert.equal(r.res.headers.get('set-cookie'), null);
+    }
+    const ok = await call(k, '', {}, { body: login });
+    assert.equal(ok.res.status, 200, 'the one thing a stranger may send still works');
+  });
+
   it('every method but auth.login answers 401 with code 34 without auth', async () => {
     const k = kit();
     const names = k.dispatcher.names();
