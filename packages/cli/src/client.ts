@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: MIT
 /**
- * How the command line reaches a daemon. Locally, as StartTunnel's root CLI does (`starttunnel.md`
- * §7 "Local"), but over a Unix socket: find the data directory (`--datadir`, else
- * `START_TUNNEL_DATADIR`, else `/var/lib/start-tunnel`) and POST JSON-RPC to `/rpc/v0` on its
- * `api.sock` (`http.request` with `socketPath`, https://nodejs.org/api/http.html#httprequestoptions-callback).
- * The directory is root's and 0700, so whoever reaches the socket is root: no cookie, no file to
- * read first. Every way this can fail becomes one sentence saying what to do (start the daemon,
- * run as root).
+ * How the command line reaches a daemon. Locally, as StartTunnel's root CLI does (it reads a
+ * root-only cookie file and calls the loopback listener,
+ * https://github.com/Start9Labs/start-os/blob/v0.4.0-beta.9/core/src/tunnel/context.rs#L257-L285),
+ * but over a Unix socket: find the data directory (`--datadir`, else `START_TUNNEL_DATADIR`, else
+ * `/var/lib/start-tunnel`) and POST JSON-RPC to `/rpc/v0` on its `api.sock` (`http.request` with
+ * `socketPath`, https://nodejs.org/api/http.html#httprequestoptions-callback). The directory is
+ * root's and 0700, so whoever reaches the socket is root: no cookie, no file to read first. Every
+ * way this can fail becomes one sentence saying what to do (start the daemon, run as root).
  *
  * Commands only see `RpcClient.call`, typed by the contract of `@start-tunnel/protocol`, which
  * speaks through a `Transport`. The remote mode (`-t/--tunnel HOST:PORT --key FILE --root-ca

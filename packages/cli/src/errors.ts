@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: MIT
 /**
- * The errors the command line reports: each becomes one line on stderr and an exit code. A
- * usage error (missing or unexpected argument, unknown option or command) exits 2, as most
- * Unix tools do; an error from the daemon exits with its code (StartOS ErrorKind numbers,
- * `starttunnel.md` §2 and §8) when that fits an exit status (1..125), else 1.
+ * The errors the command line reports: each becomes one line on stderr and an exit code. A usage
+ * error (missing or unexpected argument, unknown option or command) exits 2, as most Unix tools
+ * do; an error from the daemon exits with its code (StartOS ErrorKind numbers,
+ * https://github.com/Start9Labs/start-os/blob/v0.4.0-beta.9/core/src/error.rs#L23-L105, which are
+ * its JSON-RPC error codes,
+ * https://github.com/Start9Labs/start-os/blob/v0.4.0-beta.9/core/src/error.rs#L510-L515) when that
+ * fits an exit status (1..125), else 1.
  * @module
  */
 

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: MIT
 /**
- * Output: `--format text` (the default: aligned tables and one-line confirmations for people)
- * or `--format json` / `json-pretty` (the daemon's result unchanged, for scripts; StartTunnel's
- * `--format` of `with_display_serializable` handlers, `starttunnel.md` §2). Device state follows
- * `ux-anchors.md` §2: three states (online under 180 s since the last handshake, idle, never)
- * with the raw age beside them.
+ * Output: `--format text` (the default: aligned tables and one-line confirmations for people) or
+ * `--format json` / `json-pretty` (the daemon's result unchanged, for scripts; StartTunnel's
+ * `--format` of `with_display_serializable` handlers,
+ * https://github.com/Start9Labs/start-os/blob/v0.4.0-beta.9/core/src/util/serde.rs#L416-L478).
+ * Device state is one of three (online under 180 s since the last handshake, idle, never) with the
+ * raw age beside it.
  * @module
  */
 

@@ -1,15 +1,16 @@
 // SPDX-License-Identifier: MIT
 /**
  * `start-tunnel`: the command line of the server, StartTunnel's `start-tunnel` CLI
- * (`starttunnel.md` §2) for subnets, devices, port forwards, the WAN address, the HTTPS panel
- * and its auth, and the daemon itself; locally or remotely (`remote.ts`). Only what a command
- * needs is loaded: the daemon's server and remote mode's signing come by `import()` in the
- * command that uses them. Our own runner around citty instead of `runMain`, which prints usage with every
- * error and calls `process.exit`: global options (`--format`, `--datadir`, the remote-mode
- * flags, `--help`, `--version`) are taken out wherever they stand, the command path is
- * resolved, the leaf's words are checked (`help.ts`), citty parses and runs the leaf, and any
- * failure is one line on stderr with its exit code (`errors.ts`). `run()` takes its I/O as
- * arguments, so tests call it in-process.
+ * (https://github.com/Start9Labs/start-os/blob/v0.4.0-beta.9/core/src/tunnel/api.rs#L19-L104) for
+ * subnets, devices, port forwards, the WAN address, the HTTPS panel and its auth, and the daemon
+ * itself; locally or remotely (`remote.ts`). Only what a command needs is loaded: the daemon's
+ * server and remote mode's signing come by `import()` in the command that uses them. Our own
+ * runner around citty instead of `runMain`, which prints usage with every error and calls
+ * `process.exit`: global options (`--format`, `--datadir`, the remote-mode flags, `--help`,
+ * `--version`) are taken out wherever they stand, the command path is resolved, the leaf's words
+ * are checked (`help.ts`), citty parses and runs the leaf, and any failure is one line on stderr
+ * with its exit code (`errors.ts`). `run()` takes its I/O as arguments, so tests call it
+ * in-process.
  * @module
  */
 

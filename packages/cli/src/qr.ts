@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
 /**
  * The terminal QR code of a device config, for the WireGuard mobile apps' "scan from QR code"
- * (`ux-anchors.md` §2: offer a terminal QR, choose the error correction adaptively, render it
- * large enough). Medium error correction while the symbol stays at version 14 (73 modules, so
- * with its margin it fits an 80-column terminal; a config is about 330 characters, version 13),
+ * (ours: the original's `device show-config` prints only the text). The error correction is
+ * chosen to keep the code large enough to scan: medium error correction while the symbol stays at
+ * version 14 (73 modules, so with its margin it fits an 80-column terminal; a config is about 330
+ * characters, version 13),
  * else low, which keeps a long config within the screen and its modules large. On a terminal the code is drawn with
  * explicit black-on-white colours so dark themes do not invert it; into a pipe or a file it is
  * plain UTF-8 half blocks (dark modules as blocks).

@@ -1,16 +1,18 @@
 // SPDX-License-Identifier: MIT
 /**
  * Remote mode: `-t/--tunnel HOST:PORT --key FILE --root-ca FILE` manages a server from another
- * machine through its HTTPS panel, as StartTunnel's CLI does (`starttunnel.md` §7 "Key
- * signatures", "Transport"). Every request goes to `https://HOST:PORT/rpc/v0`, trusting only the
- * root CAs named by `--root-ca` (the server's own, printed by `web init` and `web get-root-ca`;
- * without `--root-ca`, the system's public CAs), and carries an `X-StartOS-Auth-Sig` header: an
- * Ed25519 signature over the exact body with the key in `--key` (PKCS#8 PEM or an unencrypted
- * OpenSSH key). Its context string binds it to the one server: HOST as typed (the name or address
- * the server's certificate carries) and the SHA-256 of the certificate the server presented in
- * this connection's TLS handshake (`signatureContext`), read after the handshake and before the
- * body is sent; so another server that answers to the same name, even one trusting the same key,
- * cannot replay it. There is no `--insecure`: trusting the root CA is one file.
+ * machine through its HTTPS panel, as StartTunnel's CLI does
+ * (https://github.com/Start9Labs/start-os/blob/v0.4.0-beta.9/core/src/tunnel/context.rs#L248-L307 and
+ * https://github.com/Start9Labs/start-os/blob/v0.4.0-beta.9/core/src/middleware/auth/signature.rs#L293-L356).
+ * Every request goes to `https://HOST:PORT/rpc/v0`, trusting only the root CAs named by
+ * `--root-ca` (the server's own, printed by `web init` and `web get-root-ca`; without `--root-ca`,
+ * the system's public CAs), and carries an `X-StartOS-Auth-Sig` header: an Ed25519 signature over
+ * the exact body with the key in `--key` (PKCS#8 PEM or an unencrypted OpenSSH key). Its context
+ * string binds it to the one server: HOST as typed (the name or address the server's certificate
+ * carries) and the SHA-256 of the certificate the server presented in this connection's TLS
+ * handshake (`signatureContext`), read after the handshake and before the body is sent; so another
+ * server that answers to the same name, even one trusting the same key, cannot replay it. There is
+ * no `--insecure`: trusting the root CA is one file.
  *
  * Every way this can fail is one line: the key file unreadable or not a key, a root CA file
  * that is no certificate, nothing listening, a certificate not from the given root (naming the

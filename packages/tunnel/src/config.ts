@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: MIT
 /**
- * Device configuration files in the original's format (`starttunnel.md` §4, HEAD template):
- * the "StartTunnel" marker in the header comment (StartOS looks for it), the device address
- * with the subnet's prefix length, the server as the one peer with the device's preshared key,
- * the subnet network as AllowedIPs (split tunnel), the WAN endpoint and a 25 s keepalive.
- * A device that brought its own key gets a placeholder where its private key goes.
+ * Device configuration files in the original's format
+ * (https://github.com/Start9Labs/start-os/blob/v0.4.0-beta.9/core/src/tunnel/client.conf.template
+ * and https://github.com/Start9Labs/start-os/blob/v0.4.0-beta.9/core/src/tunnel/wg.rs#L224-L238):
+ * the "StartTunnel" marker in the header comment (StartOS looks for it:
+ * https://github.com/Start9Labs/start-os/blob/727e4d48ad682cb4bcfc5fd81a5b9e9a76ff980a/shared-libs/crates/start-core/src/net/tunnel.rs#L67-L77),
+ * the device address with the subnet's prefix length, the server as the one peer with the device's
+ * preshared key, the subnet network as AllowedIPs (split tunnel), the WAN endpoint and a 25 s
+ * keepalive. A device that brought its own key gets a placeholder where its private key goes.
  * @module
  */
 

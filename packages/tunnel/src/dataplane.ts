@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: MIT
 /**
- * The data plane as the control plane sees it: a desired set of peers, interface addresses and
- * nat state, which the implementation brings the system to by difference, touching only what
- * changed (the original bounced the whole interface with wg-quick on every device change,
- * `starttunnel.md` §4). The Linux one (`@start-tunnel/server`'s `LinuxDataplane`) runs wg-core in a
- * thread of its own on a real TUN interface and UDP socket, sets addresses with iproute2 and nat
- * with `@start-tunnel/nat`; `MemoryDataplane` (dataplane-memory.ts) records for unit tests.
+ * The data plane as the control plane sees it: a desired set of peers, interface addresses and nat
+ * state, which the implementation brings the system to by difference, touching only what changed
+ * (the original bounced the whole interface with wg-quick on every device change,
+ * https://github.com/Start9Labs/start-os/blob/v0.4.0-beta.9/core/src/tunnel/wg.rs#L40-L66). The
+ * Linux one (`@start-tunnel/server`'s `LinuxDataplane`) runs wg-core in a thread of its own on a
+ * real TUN interface and UDP socket, sets addresses with iproute2 and nat with
+ * `@start-tunnel/nat`; `MemoryDataplane` (dataplane-memory.ts) records for unit tests.
  * @module
  */
 

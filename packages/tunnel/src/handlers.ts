@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: MIT
 /**
  * The JSON-RPC methods of the control plane, with the original's names and parameter shapes
- * (`starttunnel.md` §8): each parses its parameters (zod: types and presence), lets the model
- * check meaning, and runs through `Tunnel.change` when it changes anything.
+ * (https://github.com/Start9Labs/start-os/blob/v0.4.0-beta.9/core/src/tunnel/api.rs#L19-L189,
+ * https://github.com/Start9Labs/start-os/blob/v0.4.0-beta.9/core/src/tunnel/auth.rs#L127-L184 and
+ * https://github.com/Start9Labs/start-os/blob/v0.4.0-beta.9/core/src/tunnel/web.rs#L95-L177): each
+ * parses its parameters (zod: types and presence), lets the model check meaning, and runs through
+ * `Tunnel.change` when it changes anything.
  * @module
  */
 

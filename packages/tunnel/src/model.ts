@@ -1,13 +1,17 @@
 // SPDX-License-Identifier: MIT
 /**
  * The model: subnets, devices and port forwards as pure functions from a state and validated
- * parameters to a new state and a result. Nothing here does I/O or mutates its input, so a
- * failed check leaves the state exactly as it was (the caller commits only what returns).
- * Rules follow the original (`starttunnel.md` §2–§3): a subnet is keyed by its gateway
- * (`.1`) address, prefix ≤ /24, no overlaps; a re-added subnet is renamed; devices take the
- * first free address from `.2`; a re-added device IP is renamed; forwards have unique sources
- * and target a device. Ours on top: bring-your-own public key, per-forward protocol, names
- * checked for what a config file can hold.
+ * parameters to a new state and a result. Nothing here does I/O or mutates its input, so a failed
+ * check leaves the state exactly as it was (the caller commits only what returns). Rules follow
+ * the original: a subnet is keyed by its gateway (`.1`) address, prefix ≤ /24, no overlaps, and a
+ * re-added subnet is renamed
+ * (https://github.com/Start9Labs/start-os/blob/v0.4.0-beta.9/core/src/tunnel/api.rs#L198-L268);
+ * devices take the first free address from `.2` and a re-added device IP is renamed
+ * (https://github.com/Start9Labs/start-os/blob/v0.4.0-beta.9/core/src/tunnel/api.rs#L328-L379);
+ * forwards have unique sources
+ * (https://github.com/Start9Labs/start-os/blob/v0.4.0-beta.9/core/src/tunnel/api.rs#L514-L570).
+ * Ours on top: forwards must target a device, bring-your-own public key, per-forward protocol,
+ * names checked for what a config file can hold.
  * @module
  */
 

@@ -1,11 +1,15 @@
 // SPDX-License-Identifier: MIT
 /**
  * The persistent state and its schema versions. The root is a plain object (CBOR on disk, see
- * `store.ts`) keyed the way the original keys its database (`starttunnel.md` §3): subnets by
- * their gateway CIDR `10.59.7.1/24`, devices by IPv4, forwards by source. Keys are base64 with
- * padding (what `wg` prints); the original's unpadded form is accepted on input.
- * Each schema change adds a migration from the previous version; `migrate()` runs them in order
- * on load and refuses a file written by a newer version rather than guess.
+ * `store.ts`) keyed the way the original keys its database
+ * (https://github.com/Start9Labs/start-os/blob/v0.4.0-beta.9/core/src/tunnel/db.rs#L34-L50):
+ * subnets by their gateway CIDR `10.59.7.1/24`
+ * (https://github.com/Start9Labs/start-os/blob/v0.4.0-beta.9/core/src/tunnel/wg.rs#L69-L72),
+ * devices by IPv4 (`WgSubnetClients`, same file), forwards by source
+ * (https://github.com/Start9Labs/start-os/blob/v0.4.0-beta.9/core/src/tunnel/db.rs#L127-L128).
+ * Keys are base64 with padding (what `wg` prints); the original's unpadded form is accepted on
+ * input. Each schema change adds a migration from the previous version; `migrate()` runs them in
+ * order on load and refuses a file written by a newer version rather than guess.
  * @module
  */
 

@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: MIT
 /**
  * The state store: one CBOR file (`tunnel.db`, cbor-x) in the data directory, replaced whole on
- * every change by write → fsync → rename → fsync(directory), so that after any crash the file
- * is either the old state or the new one, and a change is on disk before it is acknowledged.
- * The directory is 0700, files 0600, and an flock(2) on `lock` makes the store exclusive to
- * one process; the kernel drops it when that process dies, so a crash never leaves it stale.
- * (PatchDB in the original appends RFC 6902 patches to one file, `starttunnel.md` §3; our
- * states are small enough that rewriting them is simpler and as fast.)
+ * every change by write → fsync → rename → fsync(directory), so that after any crash the file is
+ * either the old state or the new one, and a change is on disk before it is acknowledged. The
+ * directory is 0700, files 0600, and an flock(2) on `lock` makes the store exclusive to one
+ * process; the kernel drops it when that process dies, so a crash never leaves it stale. (PatchDB
+ * in the original appends RFC 6902 patches to one file,
+ * https://github.com/Start9Labs/start-os/blob/v0.4.0-beta.9/core/src/tunnel/context.rs#L102-L103 and
+ * https://github.com/Start9Labs/patch-db/blob/f7a4e02fd2d20c1982ffd7c4a693e0f5c93e69e9/core/src/store.rs#L215-L276;
+ * our states are small enough that rewriting them is simpler and as fast.)
  * @module
  */
 

@@ -3,8 +3,10 @@
  * The WAN side of the VPS: which interfaces face the internet and which public IPv4 address
  * configs and forwards use. The address is the first IPv4 on a non-tunnel interface outside
  * private, loopback, link-local and CGNAT ranges; on a 1:1-NAT cloud (AWS, GCP, Oracle) no
- * interface holds the public address, so the user sets it (`wan set`), which the original
- * could not (#3565, `starttunnel.md` §5.3).
+ * interface holds the public address, so the user sets it (`wan set`), which the original could
+ * not: it takes the first public address on an interface
+ * (https://github.com/Start9Labs/start-os/blob/727e4d48ad682cb4bcfc5fd81a5b9e9a76ff980a/shared-libs/crates/start-core/src/tunnel/forward/igd.rs#L350-L373),
+ * https://github.com/Start9Labs/start-os/issues/3565.
  * @module
  */
 

@@ -2,9 +2,12 @@
 /**
  * Small byte encodings the web layer needs and no installed library gives in the exact form
  * required: lowercase unpadded base32 (RFC 4648 §6 alphabet, the form StartTunnel uses for
- * passwords and session ids, `starttunnel.md` §2 and §7), PEM armour (RFC 7468) and a minimal
- * DER writer and reader (X.690 §8.1: definite lengths only) for the two structures we build by
- * hand: the Name Constraints extension value and the `SIGNATURE` block.
+ * passwords and session ids:
+ * https://github.com/Start9Labs/start-os/blob/v0.4.0-beta.9/core/src/tunnel/auth.rs#L287-L294 and
+ * https://github.com/Start9Labs/start-os/blob/v0.4.0-beta.9/core/src/middleware/auth/session.rs#L161-L171),
+ * PEM armour (RFC 7468) and a minimal DER writer and reader (X.690 §8.1: definite lengths only)
+ * for the two structures we build by hand: the Name Constraints extension value and the
+ * `SIGNATURE` block.
  * @module
  */
 

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 /**
- * Password hashing: Argon2id with the RFC 9106 §4 second recommended ("low-memory") parameter
- * set, as the original's `Config::rfc9106_low_mem()` (`starttunnel.md` §7): m = 64 MiB, t = 3,
- * p = 4, a 32-byte tag and a 16-byte random salt, stored as a PHC string
+ * Password hashing: Argon2id with the RFC 9106 §4 second recommended ("low-memory") parameter set,
+ * as the original's `Config::rfc9106_low_mem()`
+ * (https://github.com/Start9Labs/start-os/blob/v0.4.0-beta.9/core/src/tunnel/auth.rs#L239-L255): m
+ * = 64 MiB, t = 3, p = 4, a 32-byte tag and a 16-byte random salt, stored as a PHC string
  * (`$argon2id$v=19$m=65536,t=3,p=4$salt$tag`). Hashing runs in hash-wasm's WebAssembly build, so
  * it works on every architecture Node runs on (riscv64 included) without a native addon, and it
  * runs in a worker thread (`argon2-worker.ts`), never on the event loop.
@@ -68,7 +69,8 @@ export async function verifyPassword(
 
 /**
  * A new random password in the form of the original's `auth reset-password`: 16 random bytes as
- * lowercase base32 without padding, 26 characters (`starttunnel.md` §2).
+ * lowercase base32 without padding, 26 characters
+ * (https://github.com/Start9Labs/start-os/blob/v0.4.0-beta.9/core/src/tunnel/auth.rs#L287-L294).
  */
 export function randomPassword(): string {
   return base32Lower(new Uint8Array(randomBytes(16)));

@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: MIT
 /**
- * The HTTPS listener. Like the original (`starttunnel.md` §1: a task follows the `/webserver`
- * state and adds or removes the TLS acceptor), it follows the stored settings with no daemon
- * restart: `reload()` starts it when `enabled`, `listen` and a certificate are all set, stops it
- * otherwise, moves it when `listen` changes, and swaps the certificate in place
- * (`tls.Server#setSecureContext`) when only the certificate changed, so open connections keep
- * going and new ones get the new chain. The web methods call `reload()` after every change they
- * make; the daemon calls it once at start and whenever it changes the web state itself.
+ * The HTTPS listener. Like the original (a task follows the `/webserver` state and adds or removes
+ * the TLS acceptor,
+ * https://github.com/Start9Labs/start-os/blob/v0.4.0-beta.9/core/src/bins/tunnel.rs#L52-L111), it
+ * follows the stored settings with no daemon restart: `reload()` starts it when `enabled`,
+ * `listen` and a certificate are all set, stops it otherwise, moves it when `listen` changes, and
+ * swaps the certificate in place (`tls.Server#setSecureContext`) when only the certificate
+ * changed, so open connections keep going and new ones get the new chain. The web methods call
+ * `reload()` after every change they make; the daemon calls it once at start and whenever it
+ * changes the web state itself.
  * @module
  */
 

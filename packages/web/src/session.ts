@@ -2,12 +2,14 @@
 /**
  * Panel sessions. A login gets a random token (32 bytes, base64url) carried only in the cookie;
  * the store keeps SHA-256 of it (lowercase base32, the original's session id form,
- * `starttunnel.md` §7), so reading the state file never yields a usable cookie. Unlike the
- * original, whose sessions never expire and whose cookie is neither HttpOnly nor Secure, a
- * session ends after `SESSION_IDLE_MS` without a request or `SESSION_ABSOLUTE_MS` after login,
+ * https://github.com/Start9Labs/start-os/blob/v0.4.0-beta.9/core/src/middleware/auth/session.rs#L161-L171),
+ * so reading the state file never yields a usable cookie. Unlike the original, whose sessions
+ * never expire and whose cookie is neither HttpOnly nor Secure
+ * (https://github.com/Start9Labs/start-os/blob/v0.4.0-beta.9/core/src/middleware/auth/session.rs#L341-L345),
+ * a session ends after `SESSION_IDLE_MS` without a request or `SESSION_ABSOLUTE_MS` after login,
  * whichever comes first, and the cookie is `HttpOnly; Secure; SameSite=Strict`. Its name carries
- * the `__Host-` prefix (RFC 6265bis §4.1.3.2): browsers accept it only with `Secure`, `Path=/`
- * and no `Domain`, so a sibling host cannot set or shadow it.
+ * the `__Host-` prefix (RFC 6265bis §4.1.3.2): browsers accept it only with `Secure`, `Path=/` and
+ * no `Domain`, so a sibling host cannot set or shadow it.
  * @module
  */
 

@@ -1,24 +1,30 @@
 // SPDX-License-Identifier: MIT
 /**
- * Signed requests: the original's `X-StartOS-Auth-Sig` scheme (`starttunnel.md` §7; start-os
- * `middleware/signature.rs` and `sign/commitment/request.rs`), both sides. The header is a
- * URL-encoded query of the request commitment (`timestamp` i64 unix seconds, `nonce` u64, `size`
- * of the body, `blake3` base64 of BLAKE3(body)), the `signer` (Ed25519 public key, PEM SPKI) and
- * the `signature` (a PEM `SIGNATURE` block: DER SEQUENCE { AlgorithmIdentifier 1.3.101.112,
- * OCTET STRING sig }). The signature is Ed25519ph (RFC 8032 §5.1: SHA-512 prehash) of
- * timestamp‖nonce‖size (big-endian 8 bytes each) ‖ blake3, under a context string naming the
- * server. The original's context is only the host the client addressed, which two servers can
- * share (a moved DNS name, a wildcard listen address); here it is that host followed by the
- * SHA-256 of the TLS certificate the server presented on the connection (`signatureContext`),
- * which the client reads from the handshake before it sends the body. A request captured at, or
- * replayed by, one server is therefore refused by every other, even under the same name and key.
- * The verifier also refuses timestamps from before the daemon started (its nonce cache lives in
- * memory, so this is what closes replay across a restart), and checks the timestamp and that the
- * key is authorised before it hashes the body.
+ * Signed requests: the original's `X-StartOS-Auth-Sig` scheme
+ * (https://github.com/Start9Labs/start-os/blob/v0.4.0-beta.9/core/src/middleware/auth/signature.rs#L26-L203 and
+ * https://github.com/Start9Labs/start-os/blob/v0.4.0-beta.9/core/src/sign/commitment/request.rs#L20-L58),
+ * both sides. The header is a URL-encoded query of the request commitment (`timestamp` i64 unix
+ * seconds, `nonce` u64, `size` of the body, `blake3` base64 of BLAKE3(body)), the `signer`
+ * (Ed25519 public key, PEM SPKI) and the `signature` (a PEM `SIGNATURE` block: DER SEQUENCE {
+ * AlgorithmIdentifier 1.3.101.112, OCTET STRING sig }). The signature is Ed25519ph (RFC 8032 §5.1:
+ * SHA-512 prehash) of timestamp‖nonce‖size (big-endian 8 bytes each) ‖ blake3, under a context
+ * string naming the server
+ * (https://github.com/Start9Labs/start-os/blob/v0.4.0-beta.9/core/src/sign/ed25519.rs#L12-L31).
+ * The original's context is only the host the client addressed
+ * (https://github.com/Start9Labs/start-os/blob/v0.4.0-beta.9/core/src/tunnel/context.rs#L284-L293),
+ * which two servers can share (a moved DNS name, a wildcard listen address); here it is that host
+ * followed by the SHA-256 of the TLS certificate the server presented on the connection
+ * (`signatureContext`), which the client reads from the handshake before it sends the body. A
+ * request captured at, or replayed by, one server is therefore refused by every other, even under
+ * the same name and key. The verifier also refuses timestamps from before the daemon started (its
+ * nonce cache lives in memory, so this is what closes replay across a restart), and checks the
+ * timestamp and that the key is authorised before it hashes the body.
  *
- * The original checks its nonce cache but never fills it; here every accepted nonce is recorded
- * until its timestamp leaves the ±30 s window, after which the timestamp check alone refuses it.
- * Keys are accepted as PEM SPKI or OpenSSH `ssh-ed25519 AAAA…` and stored as PEM SPKI.
+ * The original checks its nonce cache but never fills it
+ * (https://github.com/Start9Labs/start-os/blob/v0.4.0-beta.9/core/src/middleware/auth/signature.rs#L140-L155);
+ * here every accepted nonce is recorded until its timestamp leaves the ±30 s window, after which
+ * the timestamp check alone refuses it. Keys are accepted as PEM SPKI or OpenSSH
+ * `ssh-ed25519 AAAA…` and stored as PEM SPKI.
  * @module
  */
 

@@ -1,13 +1,14 @@
 // SPDX-License-Identifier: MIT
 /**
- * The web and auth part of the persistent state: the HTTPS listener settings, the TLS
- * certificate and the root CA that signed it, the password hash, the authorised signing keys and
- * the sessions. It mirrors the original's `webserver`, `password`, `authPubkeys` and `sessions`
- * (`starttunnel.md` §3) with two changes: the root CA key is kept so renewals re-use the root
- * (§6 discards it), and sessions carry a creation time used for absolute expiry (§7 sessions
- * never expire). Everything is plain data (strings, numbers, booleans, null, arrays, records) so
- * the daemon can store it as CBOR or JSON as is. `webDataSchema` checks a stored section when the
- * server loads it, so a damaged file is refused at start, not half-used.
+ * The web and auth part of the persistent state: the HTTPS listener settings, the TLS certificate
+ * and the root CA that signed it, the password hash, the authorised signing keys and the sessions.
+ * It mirrors the original's `webserver`, `password`, `authPubkeys` and `sessions`
+ * (https://github.com/Start9Labs/start-os/blob/v0.4.0-beta.9/core/src/tunnel/db.rs#L34-L50) with
+ * two changes: the root CA key is kept so renewals re-use the root (the original's
+ * `generate_certificate` discards it), and sessions carry a creation time used for absolute expiry
+ * (the original's never expire). Everything is plain data (strings, numbers, booleans, null,
+ * arrays, records) so the daemon can store it as CBOR or JSON as is. `webDataSchema` checks a
+ * stored section when the server loads it, so a damaged file is refused at start, not half-used.
  * @module
  */
 

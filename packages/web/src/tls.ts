@@ -1,17 +1,19 @@
 // SPDX-License-Identifier: MIT
 /**
- * The panel's TLS certificate. Mirrors the original's `net/ssl.rs` chain generation
- * (`starttunnel.md` §6: P-256, ECDSA with SHA-256, random serials, a 397-day leaf) with two
- * changes. The root CA carries a critical Name Constraints extension (RFC 5280 §4.2.1.10) that
- * leaves no name form open: the tunnel's own IPs and DNS names, no real e-mail address or URI,
- * and only start-tunnel's own directory names; and an extended key usage of serverAuth alone
- * (RFC 5280 §4.2.1.12), which verifiers that check purposes along the chain (OpenSSL's
- * `X509_check_purpose` on every CA) apply to whatever it signs. A user who trusts it trusts it
- * for the panel's TLS and nothing else, even if its key leaked. And the root key is kept (the
- * original discards it), so
+ * The panel's TLS certificate. Mirrors the original's `net/ssl.rs` chain generation (P-256, ECDSA
+ * with SHA-256, random serials, a 397-day leaf:
+ * https://github.com/Start9Labs/start-os/blob/v0.4.0-beta.9/core/src/net/ssl.rs#L282-L565) with
+ * two changes. The root CA carries a critical Name Constraints extension (RFC 5280 §4.2.1.10) that
+ * leaves no name form open: the tunnel's own IPs and DNS names, no real e-mail address or URI, and
+ * only start-tunnel's own directory names; and an extended key usage of serverAuth alone (RFC 5280
+ * §4.2.1.12), which verifiers that check purposes along the chain (OpenSSL's `X509_check_purpose`
+ * on every CA) apply to whatever it signs. A user who trusts it trusts it for the panel's TLS and
+ * nothing else, even if its key leaked. And the root key is kept (the original's
+ * `generate_certificate` stores only the leaf key,
+ * https://github.com/Start9Labs/start-os/blob/v0.4.0-beta.9/core/src/tunnel/web.rs#L294-L326), so
  * a renewal signs a new leaf under the same root and nobody has to trust a new one; the root is
- * replaced only when the new subjects fall outside its constraints, and the result says so.
- * There is no intermediate: with the root's constraints this tight it would add nothing.
+ * replaced only when the new subjects fall outside its constraints, and the result says so. There
+ * is no intermediate: with the root's constraints this tight it would add nothing.
  *
  * `importCertificate` takes a user's own key and chain and checks the key matches the leaf and
  * each certificate was signed by the next (the original's `web import-certificate`).

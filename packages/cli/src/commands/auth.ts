@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: MIT
 /**
  * `start-tunnel auth …`: the panel's password, its sessions and the Ed25519 keys that sign remote
- * requests (`starttunnel.md` §2 and §7). Methods `auth.set-password {password}`,
- * `auth.reset-password` (local only: root on the server), `auth.session.list`,
- * `auth.session.kill {ids}`, `auth.key.add {name, key}`, `auth.key.list`,
+ * requests
+ * (https://github.com/Start9Labs/start-os/blob/v0.4.0-beta.9/core/src/tunnel/auth.rs#L127-L184).
+ * Methods `auth.set-password {password}`, `auth.reset-password` (local only: root on the server),
+ * `auth.session.list`, `auth.session.kill {ids}`, `auth.key.add {name, key}`, `auth.key.list`,
  * `auth.key.remove {key}`. Ours: keys in OpenSSH form too, `@FILE` arguments, and
- * `auth key generate` (the original's `start-cli init-key`) to make the key the remote mode uses.
+ * `auth key generate` (the original's `start-cli init-key`,
+ * https://github.com/Start9Labs/start-os/blob/v0.4.0-beta.9/core/src/lib.rs#L226-L231) to make the
+ * key the remote mode uses.
  * @module
  */
 

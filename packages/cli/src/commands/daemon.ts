@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: MIT
 /**
- * `start-tunnel daemon`: the server in the foreground (systemd's `start-tunneld.service` runs
- * it), StartTunnel's `start-tunneld` (`starttunnel.md` §1) with our flags. The command turns its
- * words into `ServerOptions` and hands them to `@start-tunnel/server`, loaded here and nowhere
- * else (`import()`), so no other command pays for the server's modules. The flags are checked
- * in one place, `checkServerOptions`, before anything starts; a refusal is a usage error (exit 2).
+ * `start-tunnel daemon`: the server in the foreground (systemd's `start-tunneld.service` runs it),
+ * StartTunnel's `start-tunneld`
+ * (https://github.com/Start9Labs/start-os/blob/v0.4.0-beta.9/core/src/bins/tunnel.rs, its flags
+ * https://github.com/Start9Labs/start-os/blob/v0.4.0-beta.9/core/src/tunnel/context.rs#L43-L54)
+ * with our flags. The command turns its words into `ServerOptions` and hands them to
+ * `@start-tunnel/server`, loaded here and nowhere else (`import()`), so no other command pays for
+ * the server's modules. The flags are checked in one place, `checkServerOptions`, before anything
+ * starts; a refusal is a usage error (exit 2).
  * @module
  */
 

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: MIT
 /**
  * `start-tunnel device list | add | remove | show-config`: StartTunnel's device commands
- * (`starttunnel.md` §2 and §4) with our additions: bring-your-own public key (`--public-key`,
- * the server then never holds the private key), `--endpoint` (the original's `WAN_ADDR`, named
- * as in its 1.5 release), and a terminal QR code (`--qr`). Methods `device.list {subnet}`,
+ * (https://github.com/Start9Labs/start-os/blob/v0.4.0-beta.9/core/src/tunnel/api.rs#L141-L189)
+ * with our additions: bring-your-own public key (`--public-key`, the server then never holds the
+ * private key), `--endpoint` (the original's optional `wan_addr` of `show-config`,
+ * https://github.com/Start9Labs/start-os/blob/v0.4.0-beta.9/core/src/tunnel/api.rs#L438-L449), and
+ * a terminal QR code (`--qr`). Methods `device.list {subnet}`,
  * `device.add {subnet, name, ip?, publicKey?}`, `device.remove {subnet, ip}`,
  * `device.show-config {subnet, ip, endpoint?}`.
  * @module

@@ -1,12 +1,16 @@
 // SPDX-License-Identifier: MIT
 /**
  * `start-tunnel port-forward list | add | remove | set-enabled | update-label`: StartTunnel's
- * classic (beta.9) forward commands (`starttunnel.md` §2, §5.3) with the protocol choice users
- * asked for (#3258; `both` by default as in the original). Methods `port-forward.list`,
- * `port-forward.add {source, target, protocol?, label?}`, `port-forward.remove {source}`,
- * `port-forward.set-enabled {source, enabled}`, `port-forward.update-label {source, label}`.
- * `set-enabled` keeps the original's flag meaning: `--enabled` enables, no flag (or
- * `--no-enabled`) disables.
+ * classic (beta.9) forward commands
+ * (https://github.com/Start9Labs/start-os/blob/v0.4.0-beta.9/core/src/tunnel/api.rs#L41-L77) with
+ * the protocol choice users asked for (https://github.com/Start9Labs/start-os/issues/3258; `both`
+ * by default as in the original, which DNATs TCP and UDP alike:
+ * https://github.com/Start9Labs/start-os/blob/v0.4.0-beta.9/build/lib/scripts/forward-port#L40-L59).
+ * Methods `port-forward.list`, `port-forward.add {source, target, protocol?, label?}`,
+ * `port-forward.remove {source}`, `port-forward.set-enabled {source, enabled}`,
+ * `port-forward.update-label {source, label}`. `set-enabled` keeps the original's flag meaning
+ * (https://github.com/Start9Labs/start-os/blob/v0.4.0-beta.9/core/src/tunnel/api.rs#L628-L633):
+ * `--enabled` enables, no flag (or `--no-enabled`) disables.
  * @module
  */
 

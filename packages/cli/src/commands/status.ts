@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 /**
- * `start-tunnel status`: one look at the running daemon (interface, port, public key, WAN
- * address, counts, and whether the last firewall apply held). Method `status`. Ours: the
- * original has no such command (`ux-anchors.md` §6 asks for `health`/`version`).
+ * `start-tunnel status`: one look at the running daemon (interface, port, public key, WAN address,
+ * counts, and whether the last firewall apply held). Method `status`. Ours: the original has no
+ * such command (its command tree:
+ * https://github.com/Start9Labs/start-os/blob/v0.4.0-beta.9/core/src/tunnel/api.rs#L19-L104).
  * @module
  */
 

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: MIT
 /**
  * `start-tunnel subnet list | add <SUBNET> <NAME> | remove <SUBNET>`: StartTunnel's subnet
- * commands (`starttunnel.md` §2; there the subnet is positional on the parent, here it follows
- * the verb like every other argument). Methods `subnet.list`, `subnet.add {subnet, name}`,
- * `subnet.remove {subnet}`. The server canonicalises `10.59.7.0/24` to `10.59.7.1/24` and
- * validates; the CLI passes the text through.
+ * commands
+ * (https://github.com/Start9Labs/start-os/blob/v0.4.0-beta.9/core/src/tunnel/api.rs#L111-L139;
+ * there the subnet is positional on the parent, here it follows the verb like every other
+ * argument). Methods `subnet.list`, `subnet.add {subnet, name}`, `subnet.remove {subnet}`. The
+ * server canonicalises `10.59.7.0/24` to `10.59.7.1/24` and validates; the CLI passes the text
+ * through.
  * @module
  */
 

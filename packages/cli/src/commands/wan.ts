@@ -2,7 +2,9 @@
 /**
  * `start-tunnel wan show | set <IP> | auto`: the public IPv4 address the server puts in device
  * configs and uses for port forwards. Ours: StartTunnel only detects it, which fails on 1:1-NAT
- * clouds (`starttunnel.md` §5.3, #3565); here it can be set. Methods `wan.show`,
+ * clouds
+ * (https://github.com/Start9Labs/start-os/blob/727e4d48ad682cb4bcfc5fd81a5b9e9a76ff980a/shared-libs/crates/start-core/src/tunnel/forward/igd.rs#L350-L373,
+ * https://github.com/Start9Labs/start-os/issues/3565); here it can be set. Methods `wan.show`,
  * `wan.set {ip}`, `wan.auto`.
  * @module
  */

@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: MIT
 /**
- * `start-tunnel web init`: the original's `init_web` loop (`starttunnel.md` §6). It calls
- * `web.enable` and repairs whatever it answers, until the panel is on: 41 (no listen address) →
- * `web.set-listen`, 49 (no certificate) → `web.generate-certificate` (or, asked on a terminal,
- * `web.import-certificate`), 34 (no password) → a random password (the original's
- * `reset-password` form) through `auth.set-password`, which also works in remote mode. Each code
- * is repaired once: if it comes back, the server's message is the error.
+ * `start-tunnel web init`: the original's `init_web` loop
+ * (https://github.com/Start9Labs/start-os/blob/v0.4.0-beta.9/core/src/tunnel/web.rs#L464-L685; the
+ * codes are `enable_web`'s, L391-L416). It calls `web.enable` and repairs whatever it answers,
+ * until the panel is on: 41 (no listen address) → `web.set-listen`, 49 (no certificate) →
+ * `web.generate-certificate` (or, asked on a terminal, `web.import-certificate`), 34 (no password)
+ * → a random password (the original's `reset-password` form) through `auth.set-password`, which
+ * also works in remote mode. Each code is repaired once: if it comes back, the server's message is
+ * the error.
  *
  * On a terminal with no flags it asks (listen address among the public IPv4 addresses of the
  * server, port 8443, generate or provide the certificate). With flags, `--yes`, or stdin not a

@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: MIT
 /**
- * `start-tunnel web …`: the HTTPS panel (`starttunnel.md` §2 and §6). Every change is live: the
- * daemon moves, starts or stops the listener and swaps the certificate without a restart.
- * Methods `web.enable`, `web.disable`, `web.reset` (upstream's later `web uninit`, an alias
- * here), `web.set-listen {listen}`, `web.get-listen`, `web.get-available-ips`,
- * `web.generate-certificate {subject}`, `web.import-certificate {key, cert}`,
- * `web.get-certificate`, `web.get-root-ca`, `web.status`. `web init` is in `web-init.ts`.
+ * `start-tunnel web …`: the HTTPS panel
+ * (https://github.com/Start9Labs/start-os/blob/v0.4.0-beta.9/core/src/tunnel/web.rs#L95-L177).
+ * Every change is live: the daemon moves, starts or stops the listener and swaps the certificate
+ * without a restart. Methods `web.enable`, `web.disable`, `web.reset` (upstream's later
+ * `web uninit`, an alias here), `web.set-listen {listen}`, `web.get-listen`,
+ * `web.get-available-ips`, `web.generate-certificate {subject}`,
+ * `web.import-certificate {key, cert}`, `web.get-certificate`, `web.get-root-ca`, `web.status`.
+ * `web init` is in `web-init.ts`.
  * @module
  */
 

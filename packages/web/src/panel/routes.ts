@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: MIT
 /**
  * The panel's routes: the login page, the five pages of the logged-in panel (overview, subnets,
- * devices, port forwards, settings; `starttunnel.md` §9 without the parts we do not have), the
- * device config page with its QR code and download, the certificate downloads and the static
- * assets. Pages read through the same dispatcher as `/rpc/v0`, with the caller's session as
- * context, so they can show nothing the API would not. A page without a live session redirects
- * to `/login`.
+ * devices, port forwards, settings; the last four as in the original's UI,
+ * https://github.com/Start9Labs/start-os/tree/v0.4.0-beta.9/web/projects/start-tunnel/src/app/routes/home/routes,
+ * without the parts we do not have), the device config page with its QR code and download, the
+ * certificate downloads and the static assets. Pages read through the same dispatcher as
+ * `/rpc/v0`, with the caller's session as context, so they can show nothing the API would not. A
+ * page without a live session redirects to `/login`.
  * @module
  */
 
