@@ -7,6 +7,7 @@
  */
 
 import type { z } from 'zod';
+import { dbMethods } from './db.ts';
 import { tunnelMethods } from './tunnel.ts';
 import { webMethods } from './web.ts';
 
@@ -17,7 +18,7 @@ export interface MethodSchema {
   public?: true;
 }
 
-export const methods = { ...tunnelMethods, ...webMethods } as const satisfies Record<
+export const methods = { ...tunnelMethods, ...webMethods, ...dbMethods } as const satisfies Record<
   string,
   MethodSchema
 >;

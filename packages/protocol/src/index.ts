@@ -18,6 +18,15 @@ export {
   type ParsedParams,
   type Result,
 } from './contract.ts';
+export {
+  dbMethods,
+  formatPointer,
+  MAX_PATCH_OPERATIONS,
+  type PatchOperation,
+  parsePointer,
+  patchOperation,
+  REDACTED,
+} from './db.ts';
 export * from './defaults.ts';
 export {
   ErrorCode,

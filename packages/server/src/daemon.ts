@@ -26,6 +26,7 @@ import {
   initialState,
   type ModelEnv,
   parseIPv4,
+  registerDbMethods,
   registerTunnelMethods,
   Store,
   setWanOverride,
@@ -144,6 +145,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     // 3. one dispatcher, one app
     const dispatcher = new RpcDispatcher({ checkResults: options.checkResults ?? false });
     registerTunnelMethods(dispatcher, tunnel, serverVersion());
+    registerDbMethods(dispatcher, tunnel);
     web = createWebServer({
       ...options.web,
       dispatcher,
