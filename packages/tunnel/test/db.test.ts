@@ -26,9 +26,7 @@ async function setup() {
     store,
     dataplane,
     env,
-    addresses: () => [
-      { name: 'eth0', address: '203.0.113.5', family: 'IPv4', internal: false },
-    ],
+    addresses: () => [{ name: 'eth0', address: '203.0.113.5', family: 'IPv4', internal: false }],
     interface: 'wg-test',
     listenPort: 51820,
     log: () => {},
