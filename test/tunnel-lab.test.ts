@@ -21,7 +21,7 @@
  */
 
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type Bg, Lab, labSkip, ROOT, sleep, takeLock, waitFor } from './_lab.ts';
@@ -59,7 +59,7 @@ describe('start-tunnel daemon in namespaces with stock wireguard-go devices', { 
   const startDaemon = () => lab!.startTunnelDaemon(NS.vps, dataDir);
 
   async function rpc(method: string, params: unknown = {}): Promise<RpcReply> {
-    const cookie = readFileSync(join(dataDir, 'auth.cookie'), 'utf8').trim();
+    // the local API is the Unix socket in the data directory (root only): no cookie, no port
     const r = await lab!.exec(
       NS.vps,
       'curl',
@@ -67,13 +67,13 @@ describe('start-tunnel daemon in namespaces with stock wireguard-go devices', { 
         '-sS',
         '--max-time',
         '20',
+        '--unix-socket',
+        join(dataDir, 'api.sock'),
         '-H',
         'content-type: application/json',
-        '-H',
-        `cookie: local=${cookie}`,
         '--data-binary',
         JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }),
-        'http://127.0.59.60:5960/rpc/v0',
+        'http://localhost/rpc/v0',
       ],
       { timeoutMs: 25_000 }
     );
