@@ -5,22 +5,28 @@
  * the listing):
  *
  * - `prerouting` (nat, dstnat): packets for the public face jump to `port-forwards`: those a WAN
- *   interface receives for any local address (so a 1:1-NAT VPS works, #3565) and those sent to
- *   the public address from anywhere (hairpin from a device).
+ *   interface receives for any local address (so a 1:1-NAT VPS works:
+ *   https://github.com/Start9Labs/start-os/issues/3565) and those sent to the public address
+ *   from anywhere (hairpin from a device).
  * - `output` (nat, -100): the VPS's own connections to the public address jump there too.
- * - `port-forwards`: one DNAT per enabled forward and protocol choice (#3258).
- * - `forward` (filter): MSS clamping on the tunnel (#3261), no device reaches link-local
+ * - `port-forwards`: one DNAT per enabled forward and protocol choice
+ *   (https://github.com/Start9Labs/start-os/issues/3258).
+ * - `forward` (filter): MSS clamping on the tunnel
+ *   (https://github.com/Start9Labs/start-os/issues/3261), no device reaches link-local
  *   addresses (the cloud metadata service), DNAT'd flows towards our subnets go to
  *   `forward-flows`, nothing from outside starts a connection into the tunnel, and traffic
- *   between different subnets is dropped whatever a client's AllowedIPs say (§5.2).
+ *   between different subnets is dropped whatever a client's AllowedIPs say (the original
+ *   accepts every new flow from the tunnel:
+ *   https://github.com/Start9Labs/start-os/blob/v0.4.0-beta.9/core/src/tunnel/context.rs#L128-L143).
  * - `forward-flows`: accepts and counts the flows of current forwards only, so disabling or
  *   removing a forward also stops its established connections; anything else is dropped.
  * - `postrouting` (nat, srcnat): masquerade of hairpin and of forwarded connections into the
  *   tunnel (unless the forward keeps the visitor's source), and subnet egress (masquerade or
- *   SNAT) out of the WAN interfaces (#3234).
+ *   SNAT) out of the WAN interfaces (https://github.com/Start9Labs/start-os/issues/3234).
  *
  * Every base chain's policy is accept and every drop names our tunnel interface: the table
- * never decides for traffic that is not ours, and it never touches another table (#3485).
+ * never decides for traffic that is not ours, and it never touches another table (the original's
+ * installer disables UFW: https://github.com/Start9Labs/start-os/issues/3485).
  * @module
  */
 

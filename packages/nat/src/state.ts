@@ -6,11 +6,14 @@
  * the parsed form `rules.ts` generates from. Errors follow the house style: sentence case,
  * values quoted, no trailing period. Nothing here does I/O.
  *
- * Semantics that are decided here rather than in the kernel (original bugs in
- * `starttunnel.md` §5 and §11):
- * - a forward is TCP, UDP or both (#3258); `tcp 443` and `udp 443` do not clash;
+ * Semantics that are decided here rather than in the kernel, where the original had faults (its
+ * forward script forwards TCP and UDP alike:
+ * https://github.com/Start9Labs/start-os/blob/v0.4.0-beta.9/build/lib/scripts/forward-port#L40-L59):
+ * - a forward is TCP, UDP or both (https://github.com/Start9Labs/start-os/issues/3258);
+ *   `tcp 443` and `udp 443` do not clash;
  * - a forward without a source address listens on the WAN address and, for a 1:1-NAT VPS whose
- *   public address is on no interface (#3565), on any local address a WAN interface receives;
+ *   public address is on no interface (https://github.com/Start9Labs/start-os/issues/3565),
+ *   on any local address a WAN interface receives;
  *   a source address equal to `wan.address` means the same thing;
  * - clashes (overlapping ranges, the WireGuard port, reserved ports) are checked between
  *   enabled forwards only, since a disabled forward holds no port.
