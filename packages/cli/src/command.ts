@@ -124,6 +124,11 @@ export interface LeafNode extends NodeBase {
 export interface GroupNode extends NodeBase {
   kind: 'group';
   children: readonly CommandNode[];
+  /**
+   * StartTunnel's parent-argument form, `subnet <SUBNET> add <NAME>`: a word that is no command,
+   * followed by one of `verbs`, is moved after the verb (`subnet add <SUBNET> <NAME>`).
+   */
+  parentArg: { name: string; verbs: readonly string[] } | undefined;
 }
 
 export type CommandNode = LeafNode | GroupNode;
@@ -172,6 +177,7 @@ export interface GroupSpec {
   aliases?: string[];
   examples?: string[];
   children: CommandNode[];
+  parentArg?: { name: string; verbs: string[] };
 }
 
 export function group(name: string, spec: GroupSpec): GroupNode {
@@ -183,6 +189,7 @@ export function group(name: string, spec: GroupSpec): GroupNode {
     details: spec.details,
     examples: spec.examples ?? [],
     children: spec.children,
+    parentArg: spec.parentArg,
   };
 }
 

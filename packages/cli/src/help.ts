@@ -158,7 +158,10 @@ export function renderHelp(
   out.push(`${wrap(node.description, WIDTH)}\n`);
   if (node.kind === 'group') {
     const head = path.length ? `${PROGRAM} ${path.join(' ')}` : PROGRAM;
-    out.push(`Usage: ${head} <command> [arguments] [options]\n`);
+    const parent = node.parentArg
+      ? `\n       ${head} <${node.parentArg.name}> ${node.parentArg.verbs.join('|')} [arguments]`
+      : '';
+    out.push(`Usage: ${head} <command> [arguments] [options]${parent}\n`);
     if (node.details) out.push(`${paragraphs(node.details)}\n`);
     out.push(section('Commands', commandList(node)));
   } else {

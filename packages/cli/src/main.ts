@@ -26,7 +26,9 @@ import {
   group,
 } from './command.ts';
 import { authCommand } from './commands/auth.ts';
+import { completionsCommand } from './commands/completions.ts';
 import { daemonCommand } from './commands/daemon.ts';
+import { dbCommand } from './commands/db.ts';
 import { deviceCommand } from './commands/device.ts';
 import { portForwardCommand } from './commands/port-forward.ts';
 import { statusCommand } from './commands/status.ts';
@@ -69,7 +71,9 @@ export const ROOT = group(PROGRAM, {
     statusCommand,
     webCommand,
     authCommand,
+    dbCommand,
     daemonCommand,
+    completionsCommand(() => ROOT),
   ],
   examples: [
     'start-tunnel subnet add 10.59.7.0/24 Home',
@@ -171,6 +175,14 @@ export function resolveCommand(
       );
     }
     const child = findChild(node, word);
+    const verb = words[i + 1] ?? '';
+    const viaParent =
+      !child && node.parentArg?.verbs.includes(verb) ? findChild(node, verb) : undefined;
+    if (viaParent) {
+      // `subnet 10.59.7.0/24 add Home` is `subnet add 10.59.7.0/24 Home`
+      path.push(viaParent.name);
+      return { node: viaParent, path, rest: [word, ...words.slice(i + 2)] };
+    }
     if (!child) {
       throw new UsageError(
         `unknown command "${oneLine(word)}"; ${where} takes ${childNames(node)} (see ${where} --help)`

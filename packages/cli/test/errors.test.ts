@@ -216,7 +216,7 @@ describe('command lines refused before any call (exit 2, usage in the line)', ()
     [['device', 'show-config', 'a', 'b', '--endpoint='], /--endpoint needs HOST or HOST:PORT/],
     [
       ['nope'],
-      /unknown command "nope"; start-tunnel takes subnet, device, port-forward, wan, status, web, auth or daemon/,
+      /unknown command "nope"; start-tunnel takes subnet, device, port-forward, wan, status, web, auth, db, daemon or completions/,
     ],
     [['subnet', 'nope'], /unknown command "nope"; start-tunnel subnet takes list, add or remove/],
     [['--bogus', 'subnet'], /unknown option --bogus before the command/],

@@ -21,7 +21,7 @@ function walk(node: CommandNode, path: string[] = []): [string[], CommandNode][]
 }
 
 describe('--help', () => {
-  it('the tree is issue 5 (plus port-forward update-label) and issue 6', () => {
+  it('the tree is issue 5 (plus port-forward update-label), issue 6 and issue 14 (db, completions)', () => {
     const leaves = walk(ROOT)
       .filter(([, n]) => n.kind === 'leaf')
       .map(([p]) => p.join(' '));
@@ -35,7 +35,10 @@ describe('--help', () => {
       'auth session kill',
       'auth session list',
       'auth set-password',
+      'completions',
       'daemon',
+      'db apply',
+      'db dump',
       'device add',
       'device list',
       'device remove',
@@ -127,7 +130,8 @@ describe('--help', () => {
     );
     assert.equal(
       await usage(['port-forward', 'add']),
-      'start-tunnel port-forward add <SOURCE> <TARGET> [--protocol tcp|udp|both] [--label TEXT]'
+      'start-tunnel port-forward add <SOURCE> <TARGET> [--protocol tcp|udp|both] [--label TEXT] ' +
+        '[--count N]'
     );
     assert.equal(
       await usage(['port-forward', 'set-enabled']),

@@ -34,6 +34,29 @@ function describeForward(f: ForwardInfo): string {
   return `${f.source} -> ${f.target} (${f.protocol})${label}`;
 }
 
+/**
+ * `--count N` on a single-port SOURCE: the range of N ports from it (StartTunnel's `count`
+ * keeps one forward for the span; so does our FIRST-LAST source).
+ */
+export function withCount(source: string, count: string | undefined): string {
+  if (count === undefined) return source;
+  if (!/^[0-9]{1,5}$/.test(count) || Number(count) < 1) {
+    throw new UsageError(`invalid --count "${clean(count)}": expected a whole number from 1`);
+  }
+  const m = /^(.*:)?([0-9]{1,5})$/.exec(source.trim());
+  if (!m) {
+    throw new UsageError(
+      `--count goes with a single port (PORT or IP:PORT), not "${clean(source)}"`
+    );
+  }
+  const first = Number(m[2]);
+  const last = first + Number(count) - 1;
+  if (last > 65535) {
+    throw new UsageError(`invalid --count "${count}": ports ${first} to ${last} pass 65535`);
+  }
+  return last === first ? source : `${m[1] ?? ''}${first}-${last}`;
+}
+
 const list = leaf('list', {
   description: 'List the port forwards with their state and traffic',
   aliases: ['ls'],
@@ -69,8 +92,8 @@ const add = leaf('add', {
   details:
     'Connections to SOURCE on the server are sent to TARGET, a device of one of the subnets; ' +
     'devices and the server itself reach it through the public address too. A range ' +
-    "SOURCE WAN_IP:FIRST-LAST maps onto as many ports from TARGET's port up. The forward " +
-    'goes away with its device.',
+    'SOURCE WAN_IP:FIRST-LAST (or a single port with --count N) maps onto as many ports from ' +
+    "TARGET's port up. The forward goes away with its device.",
   args: {
     source: SOURCE_ARG,
     target: {
@@ -84,16 +107,23 @@ const add = leaf('add', {
       description: 'what to forward (default: both)',
     },
     label: { type: 'string', valueHint: 'TEXT', description: 'a note shown in lists' },
+    count: {
+      type: 'string',
+      valueHint: 'N',
+      description:
+        'forward N consecutive ports from SOURCE (one range, as StartTunnel does; default: 1)',
+    },
   },
   examples: [
     'start-tunnel port-forward add 203.0.113.5:443 10.59.7.2:443 --label "web server"',
+    'start-tunnel port-forward add 27015 10.59.7.3:27015 --count 16 --protocol udp',
     'start-tunnel port-forward add 203.0.113.5:8080 10.59.7.2:80 --protocol tcp',
     'start-tunnel port-forward add 203.0.113.5:27015-27030 10.59.7.3:27015 --protocol udp',
     'start-tunnel port-forward add 80 10.59.7.2:8080 --protocol tcp   # on the WAN address',
   ],
   async run(args, ctx) {
     const params: Params<'port-forward.add'> = {
-      source: args.source,
+      source: withCount(args.source, optional(args.count)),
       target: args.target,
     };
     const protocol = optional(args.protocol);

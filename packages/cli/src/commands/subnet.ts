@@ -3,8 +3,9 @@
  * `start-tunnel subnet list | add <SUBNET> <NAME> | remove <SUBNET>`: StartTunnel's subnet
  * commands
  * (https://github.com/Start9Labs/start-os/blob/v0.4.0-beta.9/core/src/tunnel/api.rs#L111-L139;
- * there the subnet is positional on the parent, here it follows the verb like every other
- * argument). Methods `subnet.list`, `subnet.add {subnet, name}`, `subnet.remove {subnet}`. The
+ * there the subnet is positional on the parent, `subnet <SUBNET> add <NAME>`; both that form
+ * and ours, the subnet after the verb like every other argument, work). Methods `subnet.list`,
+ * `subnet.add {subnet, name}`, `subnet.remove {subnet}`. The
  * server canonicalises `10.59.7.0/24` to `10.59.7.1/24` and validates; the CLI passes the text
  * through.
  * @module
@@ -83,10 +84,16 @@ const remove = leaf('remove', {
 
 export const subnetCommand = group('subnet', {
   description: 'Subnets: isolated networks of devices, each with its gateway on the server',
+  details:
+    "StartTunnel's form with the subnet before the verb works too: `subnet SUBNET add NAME` " +
+    'is `subnet add SUBNET NAME`, `subnet SUBNET remove` is `subnet remove SUBNET`.',
   children: [list, add, remove],
+  parentArg: { name: 'SUBNET', verbs: ['add', 'remove'] },
   examples: [
     'start-tunnel subnet list',
     'start-tunnel subnet add 10.59.7.0/24 Home',
+    'start-tunnel subnet 10.59.7.0/24 add Home',
     'start-tunnel subnet remove 10.59.7.1/24',
+    'start-tunnel subnet 10.59.7.1/24 remove',
   ],
 });
