@@ -1,0 +1,76 @@
+// SPDX-License-Identifier: MIT
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  canonicalIp,
+  ipv4ToNumber,
+  isInterfaceName,
+  isPublicIPv4,
+  isUsableIPv4,
+  nameProblem,
+  parseIp,
+  parseListen,
+} from '../src/index.ts';
+
+describe('IP addresses', () => {
+  it('parses strictly: four decimal parts without leading zeros, IPv6 without zone', () => {
+    assert.equal(ipv4ToNumber('203.0.113.7'), 0xcb007107);
+    for (const bad of ['010.0.0.1', '1.2.3', '1.2.3.4.5', '256.1.1.1', '0x7f.0.0.1', '1.2.3.4 ']) {
+      assert.equal(parseIp(bad), null, bad);
+    }
+    assert.equal(parseIp('fe80::1%eth0'), null);
+    assert.deepEqual(parseIp('[2001:DB8::0:1]'), {
+      family: 6,
+      bytes: Uint8Array.from([0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]),
+      canonical: '2001:db8::1',
+    });
+    assert.equal(canonicalIp('2001:db8:0:0:1:0:0:1'), '2001:db8::1:0:0:1');
+    assert.equal(ipv4ToNumber('[192.0.2.1]'), null, 'brackets are for IPv6');
+  });
+
+  it('tells public from private, and usable from special', () => {
+    const table: [string, boolean, boolean][] = [
+      // address, public, usable
+      ['203.0.113.7', true, true], // documentation ranges stand for the internet in labs
+      ['8.8.8.8', true, true],
+      ['10.0.0.5', false, true], // edge-NAT clouds give the host a private WAN address
+      ['100.64.1.1', false, true],
+      ['169.254.1.1', false, false],
+      ['127.0.0.1', false, false],
+      ['0.1.2.3', false, false],
+      ['224.0.0.1', false, false],
+      ['240.0.0.1', false, false],
+      ['255.255.255.255', false, false],
+    ];
+    for (const [ip, pub, usable] of table) {
+      assert.equal(isPublicIPv4(ip), pub, `${ip} public`);
+      assert.equal(isUsableIPv4(ip), usable, `${ip} usable`);
+    }
+  });
+
+  it('reads listen addresses', () => {
+    assert.deepEqual(parseListen('[2001:db8::1]:8443'), { host: '2001:db8::1', port: 8443 });
+    assert.deepEqual(parseListen('203.0.113.1:443'), { host: '203.0.113.1', port: 443 });
+    assert.throws(() => parseListen('2001:db8::1:443'), /expected IP:PORT/);
+    assert.throws(() => parseListen('203.0.113.1:70000'), /expected IP:PORT/);
+  });
+});
+
+describe('names', () => {
+  it('refuse every character that breaks a line or reorders text', () => {
+    for (const c of ['\n', '\r', '\u0085', '\u2028', '\u2029', '\u009b', '\u202e', '\u2067']) {
+      assert.match(nameProblem(`a${c}b`) ?? '', /control characters/, JSON.stringify(c));
+    }
+    assert.equal(nameProblem('café ☕ 🏠'), null);
+    assert.match(nameProblem('x'.repeat(65)) ?? '', /longer than 64/);
+    assert.match(nameProblem('') ?? '', /empty/);
+  });
+
+  it('one interface-name rule', () => {
+    for (const ok of ['wg0', 'wg-start-tunnel', 'a=b', 'x.y+z_1'])
+      assert.ok(isInterfaceName(ok), ok);
+    for (const bad of ['', '.', '..', 'a/b', 'a b', 'sixteen-chars-xx', 'wg0\n']) {
+      assert.equal(isInterfaceName(bad), false, JSON.stringify(bad));
+    }
+  });
+});
