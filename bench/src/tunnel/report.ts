@@ -192,7 +192,8 @@ export function svgChart(cases: readonly CaseSummary[], caption: string): string
   });
   const height = ly + 40;
   return [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" role="img">`,
+    `<title>wireguard-ts and wireguard-go through a tunnel: ${esc(caption)}</title>`,
     `<rect width="${width}" height="${height}" fill="#fff"/>`,
     `<text x="10" y="22" font-size="15" font-weight="bold">npm run bench:tunnel: median of rounds, whisker = min–max</text>`,
     parts.join('\n'),
