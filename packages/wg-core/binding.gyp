@@ -8,11 +8,14 @@
           {
             "sources": [
               "native/addon.c",
+              "native/aead.c",
               "native/io.c",
               "native/link.c",
               "native/lock.c",
+              "native/offload.c",
               "native/tun.c",
-              "native/udp.c"
+              "native/udp.c",
+              "native/udpio.c"
             ],
             "cflags": ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"]
           },

@@ -164,6 +164,9 @@ static const export_fn exported[] = {
     {"fileLock", js_file_lock},     {"tunAdopt", js_tun_adopt},
     {"tunLink", js_tun_link},       {"tunSetMtu", js_tun_set_mtu},
     {"tunSetUp", js_tun_set_up},    {"routeWatch", js_route_watch},
+    {"aeadBatch", js_aead_batch},   {"aeadSeal", js_aead_seal},
+    {"aeadOpen", js_aead_open},     {"udpOffload", js_udp_offload},
+    {"tunOffload", js_tun_offload},
 };
 
 NAPI_MODULE_INIT() {
@@ -179,6 +182,9 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "IO_MAX_BATCH", make_u32(env, IO_MAX_BATCH));
   napi_set_named_property(env, exports, "IFF_UP", make_u32(env, IFF_UP));
   napi_set_named_property(env, exports, "IFF_RUNNING", make_u32(env, IFF_RUNNING));
-  napi_set_named_property(env, exports, "ABI", make_u32(env, 2));
+  napi_set_named_property(env, exports, "ABI", make_u32(env, 3));
+  napi_value aead;
+  napi_get_boolean(env, aead_available() != 0, &aead);
+  napi_set_named_property(env, exports, "AEAD", aead);
   return exports;
 }

@@ -3,11 +3,10 @@
  * I/O handles: one non-blocking file descriptor (a TUN queue, a UDP socket or an rtnetlink
  * socket) watched by a uv_poll_t on the Node event loop. When it turns readable, the callback
  * drains up to `max` packets straight into the caller's slab (packet i at slot i + headroom,
- * lengths and offsets into the caller's Uint32Arrays, UDP source addresses into a 20-byte
- * record per slot, with the local address from IP_PKTINFO / IPV6_PKTINFO) and calls JS once for
- * the whole batch. Writes go out a batch per call:
- * write() per packet on a TUN, sendmmsg() on UDP. Per-packet failures are counted, never thrown.
- * Nothing here allocates per packet.
+ * lengths and offsets into the caller's Uint32Arrays) and calls JS once for the whole batch.
+ * This file has the life cycle (safe when a worker thread's environment ends), the TUN drain
+ * and write (with virtio headers through offload.c); udpio.c has the UDP side.
+ * Per-packet failures are counted, never thrown. Nothing here allocates per packet.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -26,6 +25,11 @@ static void io_free(io_handle *h) {
   free(h->names);
   free(h->ctrl);
   free(h->recidx);
+  free(h->seg);
+  free(h->big);
+  free(h->rbuf);
+  free(h->runs);
+  free(h->next);
   free(h);
 }
 
@@ -121,8 +125,9 @@ io_handle *io_new(napi_env env, int kind, int fd, napi_value *external) {
     h->names = calloc(IO_MAX_BATCH, sizeof *h->names);
     h->ctrl = aligned_alloc(_Alignof(struct cmsghdr), (size_t)IO_MAX_BATCH * IO_CTRL_SIZE);
     h->recidx = calloc(IO_MAX_BATCH, sizeof *h->recidx);
+    h->seg = calloc((size_t)IO_MAX_BATCH * 3, sizeof *h->seg);
     if (h->msgs == NULL || h->iovs == NULL || h->names == NULL || h->ctrl == NULL ||
-        h->recidx == NULL) {
+        h->recidx == NULL || h->seg == NULL) {
       close(fd);
       io_free(h);
       throw_errno(env, ENOMEM, "calloc", "Cannot allocate UDP batch buffers");
@@ -273,6 +278,7 @@ napi_value js_io_start(napi_env env, napi_callback_info info) {
   h->headroom = head;
   h->tailroom = tail;
   h->max = max;
+  if (h->kind != IO_TUN) udp_apply_gro(h); /* GRO needs room for a whole super-datagram */
   if (io_watch(h, argv[1])) return NULL;
   return undefined(env);
 }
@@ -306,15 +312,6 @@ napi_value js_io_fd(napi_env env, napi_callback_info info) {
   return make_i32(env, h->fd);
 }
 
-/* The caller's arrays as they are now: re-read each batch so a detached buffer is never used. */
-typedef struct {
-  uint8_t *slab;
-  size_t slab_len;
-  uint32_t *offs;
-  uint32_t *lens;
-  uint8_t *addrs;
-  uint32_t max;
-} batch_view;
 
 static int view_typed(napi_env env, napi_ref ref, void **data, size_t *len) {
   napi_value v;
@@ -328,7 +325,7 @@ static int view_typed(napi_env env, napi_ref ref, void **data, size_t *len) {
   return *data == NULL ? -1 : 0;
 }
 
-static int get_view(io_handle *h, batch_view *b) {
+int io_get_view(io_handle *h, batch_view *b) {
   size_t noffs, nlens, naddrs = 0;
   b->addrs = NULL;
   if (view_typed(h->env, h->slab, (void **)&b->slab, &b->slab_len) ||
@@ -343,7 +340,7 @@ static int get_view(io_handle *h, batch_view *b) {
   return 0;
 }
 
-static void report(io_handle *h, uint32_t n, uint32_t dropped, int fatal) {
+void io_report(io_handle *h, uint32_t n, uint32_t dropped, int fatal) {
   if (fatal) uv_poll_stop(&h->poll);
   if (n == 0 && dropped == 0 && fatal == 0) return;
   napi_value argv[3] = {make_u32(h->env, n), make_u32(h->env, dropped), make_i32(h->env, fatal)};
@@ -354,10 +351,77 @@ static int tun_gone(int err) {
   return err == EBADFD || err == EBADF || err == EIO || err == ENXIO || err == ENODEV;
 }
 
+/* Where the next packet split from a TUN read goes: the next slot, after handing a full batch
+ * to JS (which may close the handle or give new buffers). */
+typedef struct {
+  io_handle *h;
+  batch_view *b;
+  uint32_t n, dropped;
+  int fatal;
+} tun_fill;
+
+static uint8_t *tun_slot(void *arg, size_t len, int *stop) {
+  tun_fill *c = arg;
+  io_handle *h = c->h;
+  if (len > h->slot_size - h->headroom - h->tailroom) {
+    c->dropped++; /* larger than the slot leaves room for (MTU raised behind our back) */
+    return NULL;
+  }
+  if (c->n == c->b->max) {
+    io_report(h, c->n, c->dropped, 0);
+    c->n = 0;
+    c->dropped = 0;
+    if (h->closed) {
+      *stop = 1;
+      return NULL;
+    }
+    if (io_get_view(h, c->b)) {
+      c->fatal = EFAULT;
+      *stop = 1;
+      return NULL;
+    }
+  }
+  size_t off = c->n * h->slot_size + h->headroom;
+  c->b->offs[c->n] = (uint32_t)off;
+  c->b->lens[c->n] = (uint32_t)len;
+  c->n++;
+  return c->b->slab + off;
+}
+
+/* With IFF_VNET_HDR: each read is a virtio header and a packet of up to 64 KiB, cut into slots
+ * (offload.c); a batch that fills up goes to JS at once and the cutting goes on. */
+static void drain_vnet(io_handle *h, batch_view *b) {
+  tun_fill c = {h, b, 0, 0, 0};
+  int stop = 0;
+  for (uint32_t reads = 0; reads < b->max && !stop; reads++) {
+    ssize_t r = read(h->fd, h->rbuf, VNET_READ_BUF);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      if (tun_gone(errno)) {
+        c.fatal = errno;
+      } else {
+        c.dropped++;
+      }
+      break;
+    }
+    if (r == 0) break;
+    int segs = vnet_split(h->rbuf, (size_t)r, tun_slot, &c, &stop);
+    if (segs < 0) c.dropped++;
+    if (segs > 1) h->tso_split++;
+  }
+  if (h->closed) return;
+  io_report(h, c.n, c.dropped, c.fatal);
+}
+
 void io_drain_tun(io_handle *h) {
   batch_view b;
-  if (get_view(h, &b)) {
-    report(h, 0, 0, EFAULT);
+  if (io_get_view(h, &b)) {
+    io_report(h, 0, 0, EFAULT);
+    return;
+  }
+  if (h->vnet) {
+    drain_vnet(h, &b);
     return;
   }
   const size_t slot = h->slot_size, cap = slot - h->headroom, fit = cap - h->tailroom;
@@ -386,111 +450,7 @@ void io_drain_tun(io_handle *h) {
     b.lens[n] = (uint32_t)r;
     n++;
   }
-  report(h, n, dropped, fatal);
-}
-
-static void put_addr(uint8_t *rec, const struct sockaddr_in6 *name, socklen_t namelen) {
-  memset(rec, 0, ADDR_RECORD_SIZE);
-  const struct sockaddr *sa = (const struct sockaddr *)name;
-  if (sa->sa_family == AF_INET && namelen >= sizeof(struct sockaddr_in)) {
-    const struct sockaddr_in *in = (const struct sockaddr_in *)name;
-    rec[0] = 4;
-    memcpy(rec + 2, &in->sin_port, 2);
-    memcpy(rec + 4, &in->sin_addr, 4);
-  } else if (sa->sa_family == AF_INET6 && namelen >= sizeof(struct sockaddr_in6)) {
-    rec[0] = 6;
-    memcpy(rec + 2, &name->sin6_port, 2);
-    memcpy(rec + 4, &name->sin6_addr, 16);
-  }
-}
-
-/* The local half of a record from the IP_PKTINFO / IPV6_PKTINFO the kernel attached (ip(7),
- * ipv6(7)): the address the datagram was sent to and the interface it came in on. */
-static void put_source(uint8_t *rec, const struct msghdr *m) {
-  if (rec[0] == 0 || (m->msg_flags & MSG_CTRUNC)) return;
-  for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c != NULL; c = CMSG_NXTHDR((struct msghdr *)m, c)) {
-    if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO &&
-        c->cmsg_len >= CMSG_LEN(sizeof(struct in_pktinfo))) {
-      struct in_pktinfo pi;
-      memcpy(&pi, CMSG_DATA(c), sizeof pi);
-      uint32_t ifindex = (uint32_t)pi.ipi_ifindex;
-      rec[REC_SRC_FAMILY] = 4;
-      memcpy(rec + REC_SRC_IFINDEX, &ifindex, 4);
-      /* ipi_spec_dst: the local address, what a reply should come from */
-      memcpy(rec + REC_SRC_ADDR, &pi.ipi_spec_dst, 4);
-      return;
-    }
-    if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO &&
-        c->cmsg_len >= CMSG_LEN(sizeof(struct in6_pktinfo))) {
-      struct in6_pktinfo pi;
-      memcpy(&pi, CMSG_DATA(c), sizeof pi);
-      uint32_t ifindex = (uint32_t)pi.ipi6_ifindex;
-      rec[REC_SRC_FAMILY] = 6;
-      memcpy(rec + REC_SRC_IFINDEX, &ifindex, 4);
-      memcpy(rec + REC_SRC_ADDR, &pi.ipi6_addr, 16);
-      return;
-    }
-  }
-}
-
-static int udp_fatal(int err) {
-  return err == EBADF || err == ENOTSOCK || err == EFAULT || err == EINVAL;
-}
-
-void io_drain_udp(io_handle *h) {
-  batch_view b;
-  if (get_view(h, &b)) {
-    report(h, 0, 0, EFAULT);
-    return;
-  }
-  const size_t slot = h->slot_size, cap = slot - h->headroom;
-  uint32_t n = 0, dropped = 0, errors = 0;
-  int fatal = 0;
-  while (n < b.max) {
-    uint32_t want = b.max - n;
-    for (uint32_t j = 0; j < want; j++) {
-      size_t i = n + j;
-      h->iovs[j].iov_base = b.slab + i * slot + h->headroom;
-      h->iovs[j].iov_len = cap;
-      memset(&h->msgs[j], 0, sizeof h->msgs[j]);
-      h->msgs[j].msg_hdr.msg_name = &h->names[j];
-      h->msgs[j].msg_hdr.msg_namelen = sizeof h->names[j];
-      h->msgs[j].msg_hdr.msg_iov = &h->iovs[j];
-      h->msgs[j].msg_hdr.msg_iovlen = 1;
-      h->msgs[j].msg_hdr.msg_control = h->ctrl + (size_t)j * IO_CTRL_SIZE;
-      h->msgs[j].msg_hdr.msg_controllen = IO_CTRL_SIZE;
-    }
-    int r = recvmmsg(h->fd, h->msgs, want, MSG_DONTWAIT, NULL);
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-      if (udp_fatal(errno)) {
-        fatal = errno;
-        break;
-      }
-      /* A socket error queued by ICMP (ECONNREFUSED, EHOSTUNREACH ...): count and read on. */
-      dropped++;
-      if (++errors >= 8) break;
-      continue;
-    }
-    if (r == 0) break;
-    for (int j = 0; j < r; j++) {
-      size_t i = n + (size_t)j;
-      const struct msghdr *m = &h->msgs[j].msg_hdr;
-      b.offs[i] = (uint32_t)(i * slot + h->headroom);
-      if (m->msg_flags & MSG_TRUNC) {
-        b.lens[i] = 0; /* too large for the slot: leave an empty slot */
-        dropped++;
-      } else {
-        b.lens[i] = h->msgs[j].msg_len;
-      }
-      put_addr(b.addrs + i * ADDR_RECORD_SIZE, &h->names[j], m->msg_namelen);
-      put_source(b.addrs + i * ADDR_RECORD_SIZE, m);
-    }
-    n += (uint32_t)r;
-    if ((uint32_t)r < want) break;
-  }
-  report(h, n, dropped, fatal);
+  io_report(h, n, dropped, fatal);
 }
 
 /* tunWrite(handle, slab, offsets, lengths, count) -> packets written. */
@@ -511,6 +471,7 @@ napi_value js_tun_write(napi_env env, napi_callback_info info) {
   if (h->kind != IO_TUN || h->fd < 0) return make_u32(env, 0);
   if (count > noffs) count = (uint32_t)noffs;
   if (count > nlens) count = (uint32_t)nlens;
+  if (h->vnet) return make_u32(env, vnet_write(h, slab, slab_len, offs, lens, count));
   uint32_t ok = 0;
   for (uint32_t i = 0; i < count; i++) {
     size_t off = offs[i], len = lens[i];
@@ -522,149 +483,4 @@ napi_value js_tun_write(napi_env env, napi_callback_info info) {
     if (r == (ssize_t)len) ok++;
   }
   return make_u32(env, ok);
-}
-
-/* Whether a send failure may be the chosen source address: gone from the host (EINVAL from the
- * route lookup with a foreign saddr, EADDRNOTAVAIL for IPv6) or unroutable from there. */
-static int source_refused(int err) {
-  return err == EINVAL || err == EADDRNOTAVAIL || err == ENETUNREACH || err == EHOSTUNREACH;
-}
-
-/* Sends msgs[0..k); returns how many left. A message carrying a source the kernel refuses is sent
- * again without it, and its record is flagged so the caller forgets that source, as the kernel
- * clears endpoint->src4/src6 when the address is no longer local (socket.c send4/send6). */
-static uint32_t send_chunk(io_handle *h, uint8_t *addrs, uint32_t k) {
-  uint32_t i = 0, sent = 0;
-  int retried = 0;
-  while (i < k) {
-    int r = sendmmsg(h->fd, h->msgs + i, k - i, MSG_DONTWAIT);
-    if (r > 0) {
-      sent += (uint32_t)r;
-      i += (uint32_t)r;
-      retried = 0;
-      continue;
-    }
-    if (r < 0 && errno == EINTR) continue;
-    if (r == 0 || errno == EAGAIN || errno == EWOULDBLOCK) break; /* buffer full: drop the rest */
-    struct msghdr *m = &h->msgs[i].msg_hdr;
-    if (m->msg_controllen != 0 && source_refused(errno)) {
-      m->msg_control = NULL;
-      m->msg_controllen = 0;
-      addrs[(size_t)h->recidx[i] * ADDR_RECORD_SIZE + REC_FLAG] = 1;
-      continue;
-    }
-    /* msgs[i] failed. A queued ICMP error can be reported in its place, so try it once more,
-     * then skip it. */
-    if (!retried) {
-      retried = 1;
-      continue;
-    }
-    retried = 0;
-    i++;
-  }
-  return sent;
-}
-
-/* Fills the control buffer of message k with the record's local source; 0 bytes when there is
- * none. IPv4 leaves the interface to the route lookup (ipi_ifindex 0); IPv6 names it only for
- * a link-local source, which needs it. */
-static socklen_t put_control(io_handle *h, uint32_t k, const uint8_t *rec, uint8_t fam) {
-  if (rec[REC_SRC_FAMILY] != fam) return 0;
-  uint8_t *buf = h->ctrl + (size_t)k * IO_CTRL_SIZE;
-  memset(buf, 0, IO_CTRL_SIZE);
-  struct msghdr tmp;
-  memset(&tmp, 0, sizeof tmp);
-  tmp.msg_control = buf;
-  tmp.msg_controllen = IO_CTRL_SIZE;
-  struct cmsghdr *c = CMSG_FIRSTHDR(&tmp);
-  if (fam == 4) {
-    struct in_pktinfo pi;
-    memset(&pi, 0, sizeof pi);
-    memcpy(&pi.ipi_spec_dst, rec + REC_SRC_ADDR, 4);
-    c->cmsg_level = IPPROTO_IP;
-    c->cmsg_type = IP_PKTINFO;
-    c->cmsg_len = CMSG_LEN(sizeof pi);
-    memcpy(CMSG_DATA(c), &pi, sizeof pi);
-    return CMSG_SPACE(sizeof pi);
-  }
-  struct in6_pktinfo pi;
-  memset(&pi, 0, sizeof pi);
-  memcpy(&pi.ipi6_addr, rec + REC_SRC_ADDR, 16);
-  if (IN6_IS_ADDR_LINKLOCAL(&pi.ipi6_addr)) {
-    uint32_t ifindex;
-    memcpy(&ifindex, rec + REC_SRC_IFINDEX, 4);
-    pi.ipi6_ifindex = ifindex;
-  }
-  c->cmsg_level = IPPROTO_IPV6;
-  c->cmsg_type = IPV6_PKTINFO;
-  c->cmsg_len = CMSG_LEN(sizeof pi);
-  memcpy(CMSG_DATA(c), &pi, sizeof pi);
-  return CMSG_SPACE(sizeof pi);
-}
-
-/* udpSend(handle, slab, offsets, lengths, addrs, count) -> datagrams sent. Only packets whose
- * address record has this socket's family are sent; the others belong to the other socket. A
- * record with a local source sends from it (IP_PKTINFO / IPV6_PKTINFO ancillary data, the
- * "sticky socket" of https://git.zx2c4.com/wireguard-tools/tree/contrib/sticky-sockets); byte 1
- * of a record whose source was refused is set to 1. */
-napi_value js_udp_send(napi_env env, napi_callback_info info) {
-  size_t argc = 6;
-  napi_value argv[6];
-  io_handle *h;
-  uint8_t *slab, *addrs;
-  uint32_t *offs, *lens, count;
-  size_t slab_len, noffs, nlens, naddrs;
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 6 || arg_handle(env, argv[0], &h) || arg_bytes(env, argv[1], "slab", &slab, &slab_len) ||
-      arg_u32s(env, argv[2], "offsets", &offs, &noffs) ||
-      arg_u32s(env, argv[3], "lengths", &lens, &nlens) ||
-      arg_bytes(env, argv[4], "addresses", &addrs, &naddrs) ||
-      arg_u32(env, argv[5], "count", &count)) {
-    return NULL;
-  }
-  if ((h->kind != IO_UDP4 && h->kind != IO_UDP6) || h->fd < 0) return make_u32(env, 0);
-  if (count > noffs) count = (uint32_t)noffs;
-  if (count > nlens) count = (uint32_t)nlens;
-  if (count > naddrs / ADDR_RECORD_SIZE) count = (uint32_t)(naddrs / ADDR_RECORD_SIZE);
-  const uint8_t fam = h->kind == IO_UDP4 ? 4 : 6;
-  uint32_t k = 0, sent = 0;
-  for (uint32_t i = 0; i < count; i++) {
-    const uint8_t *rec = addrs + (size_t)i * ADDR_RECORD_SIZE;
-    size_t off = offs[i], len = lens[i];
-    if (len == 0 || rec[0] != fam || off > slab_len || len > slab_len - off) continue;
-    struct sockaddr_in6 *name = &h->names[k];
-    memset(name, 0, sizeof *name);
-    socklen_t namelen;
-    if (fam == 4) {
-      struct sockaddr_in *in = (struct sockaddr_in *)name;
-      in->sin_family = AF_INET;
-      memcpy(&in->sin_port, rec + 2, 2);
-      memcpy(&in->sin_addr, rec + 4, 4);
-      namelen = sizeof *in;
-    } else {
-      name->sin6_family = AF_INET6;
-      memcpy(&name->sin6_port, rec + 2, 2);
-      memcpy(&name->sin6_addr, rec + 4, 16);
-      namelen = sizeof *name;
-    }
-    h->iovs[k].iov_base = slab + off;
-    h->iovs[k].iov_len = len;
-    memset(&h->msgs[k], 0, sizeof h->msgs[k]);
-    h->msgs[k].msg_hdr.msg_name = name;
-    h->msgs[k].msg_hdr.msg_namelen = namelen;
-    h->msgs[k].msg_hdr.msg_iov = &h->iovs[k];
-    h->msgs[k].msg_hdr.msg_iovlen = 1;
-    socklen_t clen = put_control(h, k, rec, fam);
-    if (clen > 0) {
-      h->msgs[k].msg_hdr.msg_control = h->ctrl + (size_t)k * IO_CTRL_SIZE;
-      h->msgs[k].msg_hdr.msg_controllen = clen;
-    }
-    h->recidx[k] = i;
-    if (++k == IO_MAX_BATCH) {
-      sent += send_chunk(h, addrs, k);
-      k = 0;
-    }
-  }
-  if (k > 0) sent += send_chunk(h, addrs, k);
-  return make_u32(env, sent);
 }

@@ -63,13 +63,26 @@ static int if_ioctl(unsigned long req, struct ifreq *ifr) {
   return rc;
 }
 
-/* tunOpen(name) -> [handle, actualName, ifindex] */
+/* Offloads the stack may use when it sends to us: checksums left partial, TCP segmentation
+ * (TUNSETOFFLOAD, drivers/net/tun.c set_offload). 0 or an errno. */
+static int tun_offload(int fd) {
+  unsigned flags = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6;
+  return ioctl(fd, TUNSETOFFLOAD, flags) < 0 ? errno : 0;
+}
+
+/* The offload state of a handle: bit 0 virtio headers, bit 1 TSO/checksum offload on. */
+static uint32_t offload_bits(const io_handle *h, int tso) { return (h->vnet ? 1u : 0) | (tso ? 2u : 0); }
+
+/* tunOpen(name, offload) -> [handle, actualName, ifindex, offloadBits]: with `offload`, the
+ * device exchanges virtio-net headers (IFF_VNET_HDR) and TSO super-packets (offload.c). */
 napi_value js_tun_open(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
+  size_t argc = 2;
+  napi_value argv[2];
   char name[IFNAMSIZ];
+  int want = 0;
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   if (argc < 1 || arg_ifname(env, argv[0], name)) return NULL;
+  if (argc >= 2 && arg_bool(env, argv[1], "offload", &want)) return NULL;
   char ctx[128];
   int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) {
@@ -79,9 +92,17 @@ napi_value js_tun_open(napi_env env, napi_callback_info info) {
   }
   struct ifreq ifr;
   memset(&ifr, 0, sizeof ifr);
-  ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+  ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (want ? IFF_VNET_HDR : 0);
   memcpy(ifr.ifr_name, name, IFNAMSIZ);
-  if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+  int rc = ioctl(fd, TUNSETIFF, &ifr);
+  if (rc < 0 && want) {
+    /* a kernel or device without virtio headers: the portable path */
+    want = 0;
+    ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+    memcpy(ifr.ifr_name, name, IFNAMSIZ);
+    rc = ioctl(fd, TUNSETIFF, &ifr);
+  }
+  if (rc < 0) {
     int err = errno;
     close(fd);
     snprintf(ctx, sizeof ctx, "Cannot create TUN interface '%s'", name);
@@ -100,12 +121,23 @@ napi_value js_tun_open(napi_env env, napi_callback_info info) {
     return NULL;
   }
   napi_value external, result, s;
-  if (io_new(env, IO_TUN, fd, &external) == NULL) return NULL;
-  napi_create_array_with_length(env, 3, &result);
+  io_handle *h = io_new(env, IO_TUN, fd, &external);
+  if (h == NULL) return NULL;
+  int tso = 0;
+  if (want) {
+    if (tun_vnet_enable(h)) {
+      io_close(h);
+      throw_errno(env, ENOMEM, "malloc", "Cannot allocate TUN offload buffers");
+      return NULL;
+    }
+    tso = tun_offload(fd) == 0;
+  }
+  napi_create_array_with_length(env, 4, &result);
   napi_set_element(env, result, 0, external);
   napi_create_string_utf8(env, actual, NAPI_AUTO_LENGTH, &s);
   napi_set_element(env, result, 1, s);
   napi_set_element(env, result, 2, make_u32(env, index));
+  napi_set_element(env, result, 3, make_u32(env, offload_bits(h, tso)));
   return result;
 }
 
@@ -313,12 +345,24 @@ napi_value js_tun_adopt(napi_env env, napi_callback_info info) {
     return NULL;
   }
   napi_value external, result, s;
-  if (io_new(env, IO_TUN, (int)fd, &external) == NULL) return NULL;
-  napi_create_array_with_length(env, 3, &result);
+  io_handle *h = io_new(env, IO_TUN, (int)fd, &external);
+  if (h == NULL) return NULL;
+  int tso = 0;
+  if (flags & IFF_VNET_HDR) {
+    /* made with virtio headers (as wireguard-go makes it): every packet carries one */
+    if (tun_vnet_enable(h)) {
+      io_close(h);
+      throw_errno(env, ENOMEM, "malloc", "Cannot allocate TUN offload buffers");
+      return NULL;
+    }
+    tso = tun_offload((int)fd) == 0;
+  }
+  napi_create_array_with_length(env, 4, &result);
   napi_set_element(env, result, 0, external);
   napi_create_string_utf8(env, ifr.ifr_name, NAPI_AUTO_LENGTH, &s);
   napi_set_element(env, result, 1, s);
   napi_set_element(env, result, 2, make_u32(env, (uint32_t)ifr.ifr_ifindex));
+  napi_set_element(env, result, 3, make_u32(env, offload_bits(h, tso)));
   return result;
 }
 
@@ -429,4 +473,25 @@ napi_value js_tun_set_up(napi_env env, napi_callback_info info) {
     return NULL;
   }
   return undefined(env);
+}
+
+/* tunOffload(handle, gro) -> [offloadBits, superPacketsSplit, segmentsMerged]: GRO on writes
+ * on or off (virtio-header devices only), and the counters. */
+napi_value js_tun_offload(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2], result;
+  io_handle *h;
+  int gro;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 2 || arg_handle(env, argv[0], &h) || arg_bool(env, argv[1], "gro", &gro)) return NULL;
+  if (h->kind != IO_TUN) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "Invalid handle: not a TUN device");
+    return NULL;
+  }
+  h->gro_off = !gro;
+  napi_create_array_with_length(env, 3, &result);
+  napi_set_element(env, result, 0, make_u32(env, h->vnet ? 1 : 0));
+  napi_set_element(env, result, 1, make_u32(env, h->tso_split));
+  napi_set_element(env, result, 2, make_u32(env, h->gro_merged));
+  return result;
 }

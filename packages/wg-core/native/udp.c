@@ -134,16 +134,19 @@ napi_value js_udp_open(napi_env env, napi_callback_info info) {
   }
   napi_value result, h4, h6;
   napi_create_array_with_length(env, 3, &result);
+  io_handle *u4 = NULL, *u6 = NULL;
   if (fd4 >= 0) {
-    if (io_new(env, IO_UDP4, fd4, &h4) == NULL) {
+    if ((u4 = io_new(env, IO_UDP4, fd4, &h4)) == NULL) {
       if (fd6 >= 0) close(fd6);
       return NULL;
     }
+    udp_probe_offload(u4);
   } else {
     napi_get_null(env, &h4);
   }
   if (fd6 >= 0) {
-    if (io_new(env, IO_UDP6, fd6, &h6) == NULL) return NULL; /* h4 closes when collected */
+    if ((u6 = io_new(env, IO_UDP6, fd6, &h6)) == NULL) return NULL; /* h4 closes when collected */
+    udp_probe_offload(u6);
   } else {
     napi_get_null(env, &h6);
   }

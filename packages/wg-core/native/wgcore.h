@@ -39,7 +39,17 @@ enum io_kind { IO_TUN = 1, IO_UDP4 = 4, IO_UDP6 = 6, IO_LINK = 16, IO_ROUTE = 17
 /* Largest number of packets one drain or one send call handles. */
 #define IO_MAX_BATCH 1024
 
+/* UDP segmentation offload (udp(7) UDP_SEGMENT, UDP_GRO): at most this many segments per
+ * super-datagram (the kernel's UDP_MAX_SEGMENTS and UDP_GRO_CNT_MAX), and receive scratch. */
+#define UDP_SEGS_MAX 64
+#define GRO_MSGS 8
+#define GRO_BUF 65536
+
+/* TUN offloads (offload.c): a read super-packet up to 64 KiB behind its virtio header. */
+#define VNET_READ_BUF (65536 + 16)
+
 struct mmsghdr;
+typedef struct gro_run gro_run;
 struct iovec;
 struct sockaddr_in6;
 
@@ -70,8 +80,29 @@ typedef struct io_handle {
   struct iovec *iovs;
   struct sockaddr_in6 *names;
   uint8_t *ctrl;     /* IO_MAX_BATCH * IO_CTRL_SIZE, aligned for cmsghdr */
-  uint32_t *recidx;  /* udpSend: message k carries caller record recidx[k] */
+  uint32_t *recidx;  /* udpSend: iovec k carries caller record recidx[k] */
+  uint32_t *seg;     /* udpSend: per message, segment size, count and bytes (3 words) */
+  uint8_t *big;      /* UDP GRO receive scratch, GRO_MSGS * GRO_BUF, when GRO is on */
+  int gso_ok, gro_ok; /* the kernel has UDP_SEGMENT / UDP_GRO for this socket */
+  int gso_on, gro_want, gro_on;
+  uint32_t gso_sent, gro_received; /* super-datagrams sent / received, for tests */
+  /* TUN with IFF_VNET_HDR: read scratch, GRO bookkeeping (IO_MAX_BATCH each), counters */
+  int vnet, gro_off;
+  uint8_t *rbuf;
+  gro_run *runs;
+  uint32_t *next;
+  uint32_t tso_split, gro_merged; /* super-packets read and split / segments written merged */
 } io_handle;
+
+/* The caller's arrays as they are now: re-read each batch so a detached buffer is never used. */
+typedef struct {
+  uint8_t *slab;
+  size_t slab_len;
+  uint32_t *offs;
+  uint32_t *lens;
+  uint8_t *addrs;
+  uint32_t max;
+} batch_view;
 
 /* addon.c: argument helpers. Each returns 0 on success or throws a TypeError and returns -1. */
 int arg_u32(napi_env env, napi_value v, const char *what, uint32_t *out);
@@ -101,7 +132,21 @@ napi_value js_io_fd(napi_env env, napi_callback_info info);
 napi_value js_tun_write(napi_env env, napi_callback_info info);
 napi_value js_udp_send(napi_env env, napi_callback_info info);
 void io_drain_tun(io_handle *h);
+int io_get_view(io_handle *h, batch_view *b);
+void io_report(io_handle *h, uint32_t n, uint32_t dropped, int fatal);
+
+/* offload.c: virtio-net header packets of a TUN with IFF_VNET_HDR. */
+typedef uint8_t *(*vnet_slot)(void *ctx, size_t len, int *stop);
+int vnet_split(uint8_t *buf, size_t n, vnet_slot slot, void *ctx, int *stop);
+uint32_t vnet_write(io_handle *h, uint8_t *slab, size_t slab_len, const uint32_t *offs,
+                    const uint32_t *lens, uint32_t count);
+int tun_vnet_enable(io_handle *h);
+
+/* udpio.c: recvmmsg/sendmmsg batches with UDP GSO/GRO when the kernel has them. */
 void io_drain_udp(io_handle *h);
+void udp_probe_offload(io_handle *h);
+void udp_apply_gro(io_handle *h);
+napi_value js_udp_offload(napi_env env, napi_callback_info info);
 
 /* tun.c: /dev/net/tun and interface ioctls. */
 napi_value js_tun_open(napi_env env, napi_callback_info info);
@@ -109,6 +154,7 @@ napi_value js_tun_adopt(napi_env env, napi_callback_info info);
 napi_value js_tun_link(napi_env env, napi_callback_info info);
 napi_value js_tun_set_mtu(napi_env env, napi_callback_info info);
 napi_value js_tun_set_up(napi_env env, napi_callback_info info);
+napi_value js_tun_offload(napi_env env, napi_callback_info info);
 napi_value js_if_get_mtu(napi_env env, napi_callback_info info);
 napi_value js_if_set_mtu(napi_env env, napi_callback_info info);
 napi_value js_if_get_flags(napi_env env, napi_callback_info info);
@@ -119,6 +165,12 @@ napi_value js_udp_open(napi_env env, napi_callback_info info);
 napi_value js_sock_set_mark(napi_env env, napi_callback_info info);
 napi_value js_sock_get_mark(napi_env env, napi_callback_info info);
 napi_value js_sock_get_bufs(napi_env env, napi_callback_info info);
+
+/* aead.c: ChaCha20-Poly1305 on Node's own OpenSSL, resolved at run time. */
+int aead_available(void);
+napi_value js_aead_batch(napi_env env, napi_callback_info info);
+napi_value js_aead_seal(napi_env env, napi_callback_info info);
+napi_value js_aead_open(napi_env env, napi_callback_info info);
 
 /* lock.c: flock(2) on an open file. */
 napi_value js_file_lock(napi_env env, napi_callback_info info);

@@ -50,6 +50,23 @@ export interface UdpBindOptions {
   socketBuffer?: number;
   /** Source addresses remembered as Endpoint objects (a power of two); default 1024. */
   endpointCacheSize?: number;
+  /**
+   * UDP segmentation offloads where the kernel has them (`native/udpio.c`): UDP_SEGMENT on send
+   * (one message per run of equal-sized datagrams to one endpoint), UDP_GRO on receive (cut
+   * back into datagrams, a batch handed over whenever it fills). Default true; false keeps one
+   * datagram per message both ways.
+   */
+  offload?: boolean;
+}
+
+/** Whether the UDP offloads are in use, and how often they were (both sockets together). */
+export interface UdpOffloadState {
+  gso: boolean;
+  gro: boolean;
+  /** Messages sent carrying more than one datagram. */
+  gsoMessages: number;
+  /** Datagrams received holding more than one datagram. */
+  groMessages: number;
 }
 
 /** Counters of the bind; they only grow. */
@@ -257,6 +274,7 @@ export class UdpBind implements Bind {
   readonly #batchSize: number;
   #slotSize: number;
   readonly #socketBuffer: number;
+  readonly #offload: boolean;
   readonly #table: EndpointTable;
   /** Endpoints made elsewhere (not UdpEndpoint), by key, for their address records. */
   readonly #foreign = new Map<string, UdpEndpoint | null>();
@@ -294,6 +312,7 @@ export class UdpBind implements Bind {
     this.#batchSize = batchSize;
     this.#slotSize = slotSize;
     this.#socketBuffer = socketBuffer;
+    this.#offload = opts.offload ?? true;
     this.#table = new EndpointTable(cache);
     this.#rx = new PacketBatch(batchSize, slotSize);
     this.#rxAddrs = new Uint8Array(batchSize * ADDR_RECORD_SIZE);
@@ -320,6 +339,7 @@ export class UdpBind implements Bind {
     this.#v6 = v6;
     this.#port = bound;
     try {
+      for (const h of [v4, v6]) if (h !== null) addon.udpOffload(h, this.#offload, this.#offload);
       if (this.#mark !== 0) this.#applyMark(this.#mark);
       this.#routes = addon.routeWatch(this.#onRouteChange);
       this.#startReading();
@@ -336,6 +356,22 @@ export class UdpBind implements Bind {
 
   setReceiver(receive: ReceiveFn): void {
     this.#receiver = receive;
+  }
+
+  /** The UDP offloads in use on the open sockets (all false while closed). */
+  get offloads(): UdpOffloadState {
+    const state = { gso: false, gro: false, gsoMessages: 0, groMessages: 0 };
+    const addon = this.#addon;
+    if (addon === null) return state;
+    for (const h of [this.#v4, this.#v6]) {
+      if (h === null) continue;
+      const [gso, gro, sent, received] = addon.udpOffload(h, this.#offload, this.#offload);
+      state.gso ||= gso;
+      state.gro ||= gro;
+      state.gsoMessages += sent;
+      state.groMessages += received;
+    }
+    return state;
   }
 
   send(batch: PacketBatch): void {

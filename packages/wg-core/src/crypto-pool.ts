@@ -25,6 +25,7 @@
 
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { type AeadOp, OP_SEAL, STATUS_ERROR } from './aead-batch.ts';
 import { IDEAL_BATCH_SIZE, PacketBatch } from './batch.ts';
 import { KEY_SIZE } from './crypto.ts';
 import type { Keypair } from './keypair.ts';
@@ -32,19 +33,19 @@ import type { Logger } from './logger.ts';
 import type { Peer } from './peer.ts';
 
 /** Seal (send) or open (receive) every packet of a job. */
-export const OP_SEAL = 1;
-export const OP_OPEN = 2;
-export type CryptoOp = typeof OP_SEAL | typeof OP_OPEN;
-
-/** Per-packet results written by the worker. */
-export const STATUS_OK = 0;
-/** The tag did not verify (open only). */
-export const STATUS_AUTH_FAILED = 1;
-/** The worker failed on the packet, or crashed with the job. */
-export const STATUS_ERROR = 2;
+export type CryptoOp = AeadOp;
+export {
+  OP_OPEN,
+  OP_SEAL,
+  STATUS_AUTH_FAILED,
+  STATUS_ERROR,
+  STATUS_OK,
+} from './aead-batch.ts';
 
 /** Header word 2: the worker must throw on this job (test hook for crash handling). */
 export const JOB_FLAG_CRASH = 1;
+/** Header word 2: the worker must wait 20 ms before this job (test hook for ordering). */
+export const JOB_FLAG_SLOW = 2;
 
 /** Packets per job: wireguard-go's batch size. */
 export const JOB_CAPACITY = IDEAL_BATCH_SIZE;
@@ -65,7 +66,7 @@ const HEADER_BYTES = 16;
 const BATCH_BYTES = PacketBatch.byteLength(JOB_CAPACITY, JOB_ARENA_BYTES / JOB_CAPACITY);
 const KEYS_AT = HEADER_BYTES + BATCH_BYTES;
 const KEY_OF_AT = KEYS_AT + JOB_CAPACITY * KEY_SIZE;
-const STATUS_AT = KEY_OF_AT + JOB_CAPACITY;
+const STATUS_AT = KEY_OF_AT + 4 * JOB_CAPACITY;
 const JOB_BYTES = STATUS_AT + JOB_CAPACITY;
 
 /**
@@ -97,7 +98,7 @@ export class JobMemory {
   /** Key k at `k * 32`. */
   readonly keys: Uint8Array;
   /** The key slot of packet i. */
-  readonly keyOf: Uint8Array;
+  readonly keyOf: Uint32Array;
   /** The worker's STATUS_* for packet i. */
   readonly status: Uint8Array;
 
@@ -109,7 +110,7 @@ export class JobMemory {
     this.header = new Int32Array(buffer, 0, 4);
     this.batch = new PacketBatch(JOB_CAPACITY, JOB_ARENA_BYTES / JOB_CAPACITY, buffer, 16);
     this.keys = new Uint8Array(buffer, KEYS_AT, JOB_CAPACITY * KEY_SIZE);
-    this.keyOf = new Uint8Array(buffer, KEY_OF_AT, JOB_CAPACITY);
+    this.keyOf = new Uint32Array(buffer, KEY_OF_AT, JOB_CAPACITY);
     this.status = new Uint8Array(buffer, STATUS_AT, JOB_CAPACITY);
   }
 }
@@ -254,6 +255,8 @@ export class CryptoPool {
   readonly stats = { jobs: 0, packets: 0, outOfOrder: 0 };
   /** @internal test hook: the next job submitted makes its worker throw */
   crashNextJob = false;
+  /** @internal test hook: jobs of at least this many packets make their worker wait first */
+  slowJobsFrom = Number.POSITIVE_INFINITY;
 
   /** Starts the workers; throws when a worker cannot be created. */
   constructor(options: CryptoPoolOptions) {
@@ -394,7 +397,8 @@ export class CryptoPool {
     const header = job.header;
     header[0] = job.op;
     header[1] = job.batch.count;
-    header[2] = this.crashNextJob ? JOB_FLAG_CRASH : 0;
+    const slow = job.batch.count >= this.slowJobsFrom ? JOB_FLAG_SLOW : 0;
+    header[2] = this.crashNextJob ? JOB_FLAG_CRASH : slow;
     this.crashNextJob = false;
     this.#fifo[(this.#head + this.#length) % this.#fifo.length] = job;
     this.#length++;

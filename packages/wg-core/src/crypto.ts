@@ -55,6 +55,22 @@ export interface Crypto {
     ciphertext: Uint8Array,
     ad: Uint8Array
   ): boolean;
+  /**
+   * Optional batch form of the transport AEAD (`aead-batch.ts` has the contract and a per-packet
+   * fallback for backends without it): seals (op 1) or opens (op 2) in place the transport
+   * message in each slot of non-zero length, under key `keyOf[i]` of `keys`; writes a status
+   * per slot and returns how many succeeded.
+   */
+  aeadBatch?(
+    op: number,
+    data: Uint8Array,
+    offsets: Uint32Array,
+    lengths: Uint32Array,
+    count: number,
+    keys: Uint8Array,
+    keyOf: Uint32Array,
+    status: Uint8Array
+  ): number;
   /** A fresh random X25519 key pair. */
   generatePrivateKey(): DhPrivateKey;
   /** Loads 32 raw bytes as a private key, clamping a copy (RFC 7748 §5). */

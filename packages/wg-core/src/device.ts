@@ -10,6 +10,7 @@
  */
 
 import { EventEmitter } from 'node:events';
+import { type AeadBatchFn, AeadScratchPool, aeadBatchOf } from './aead-batch.ts';
 import { AllowedIPs, formatPrefix, type Prefix } from './allowedips.ts';
 import { IDEAL_BATCH_SIZE, PacketBatch } from './batch.ts';
 import type { Bind, Endpoint } from './bind.ts';
@@ -25,7 +26,7 @@ import {
 import { CookieChecker } from './cookie.ts';
 import type { Crypto, DhPrivateKey } from './crypto.ts';
 import { isZero, KEY_SIZE } from './crypto.ts';
-import { nodeCrypto } from './crypto-node.ts';
+import { defaultCrypto } from './crypto-native.ts';
 import { type CryptoJob, CryptoPool, MAX_CRYPTO_WORKERS, OP_SEAL } from './crypto-pool.ts';
 import { IndexTable } from './index-table.ts';
 import type { Keypair } from './keypair.ts';
@@ -41,7 +42,7 @@ import type { TimerActions } from './timers.ts';
 import type { TunDevice } from './tun.ts';
 
 export interface DeviceOptions {
-  /** Crypto backend; node:crypto by default. */
+  /** Crypto backend; `defaultCrypto()` (native AEAD when available, else node:crypto). */
   crypto?: Crypto;
   clock?: Clock;
   logger?: Logger;
@@ -201,6 +202,9 @@ export class Device extends EventEmitter<DeviceEvents> implements NoiseDevice<Pe
   batchMark = 0;
   /** @internal 12-byte AEAD nonce scratch (4 zero bytes ‖ u64 counter) */
   readonly nonce = new Uint8Array(12);
+  /** @internal the transport AEAD a batch per call, and its per-batch scratch */
+  readonly aead: AeadBatchFn;
+  readonly aeadScratch = new AeadScratchPool();
   readonly handshakeBudget: number;
   /** REKEY_AFTER_TIME, or the test override. */
   readonly rekeyAfterTimeMs: number;
@@ -218,7 +222,8 @@ export class Device extends EventEmitter<DeviceEvents> implements NoiseDevice<Pe
 
   constructor(options: DeviceOptions = {}) {
     super();
-    this.crypto = options.crypto ?? nodeCrypto;
+    this.crypto = options.crypto ?? defaultCrypto();
+    this.aead = aeadBatchOf(this.crypto);
     this.clock = options.clock ?? systemClock;
     this.logger = options.logger ?? silentLogger;
     this.bind = options.bind ?? null;

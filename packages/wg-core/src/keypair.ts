@@ -19,6 +19,10 @@ export class Keypair {
   /** Next counter to send; a number, exact to 2^53 (see constants.ts). */
   sendNonce = 0;
   readonly replay = new ReplayFilter();
+  /** @internal the batch scratch (`aead-batch.ts`) that holds this key, and its slot there */
+  aeadMark = 0;
+  /** @internal */
+  aeadSlot = 0;
   readonly isInitiator: boolean;
   /** Monotonic ms when the keypair was derived. */
   readonly created: number;

@@ -12,7 +12,9 @@
  * Environment, as wireguard-go's `main.go` on Linux: LOG_LEVEL=verbose|error|silent (default
  * error), WG_PROCESS_FOREGROUND=1, WG_TUN_FD=N (use this open TUN descriptor instead of creating
  * the interface), WG_UAPI_FD=N (serve this listening UAPI socket instead of creating one); and
- * WIREGUARD_TS_WORKERS=N (crypto worker threads, 0 = inline; default from the core count).
+ * WIREGUARD_TS_WORKERS=N (crypto worker threads, 0 = inline; default from the core count) and
+ * WIREGUARD_TS_OFFLOAD=0 (no kernel offloads: one packet per TUN read/write and UDP datagram;
+ * `tun` or `udp`: only that side's).
  * The package README has the whole contract, key by key.
  * @module
  */
@@ -43,6 +45,9 @@ Environment:
   WIREGUARD_TS_WORKERS=N           worker threads for encryption and decryption, 0 = on the
                                    main thread (default: cores - 1 above 2 cores, at most 4;
                                    else 0)
+  WIREGUARD_TS_OFFLOAD=0           no kernel offloads (TUN TSO/GRO, UDP GSO/GRO), the
+                                   portable path; tun or udp: only that side's (default: all,
+                                   each where the kernel has it)
 `;
 
 /** The fd on which a detached child reports readiness to its parent. */
@@ -62,6 +67,12 @@ function logLevel(): LogLevel {
   if (v === 'verbose' || v === 'debug') return 'verbose';
   if (v === 'silent') return 'silent';
   return 'error';
+}
+
+/** WIREGUARD_TS_OFFLOAD: 0 none, `tun` or `udp` only that side's, anything else both. */
+function offload(side: 'tun' | 'udp'): boolean {
+  const v = process.env.WIREGUARD_TS_OFFLOAD;
+  return v !== '0' && (v !== 'tun' || side === 'tun') && (v !== 'udp' || side === 'udp');
 }
 
 /** WIREGUARD_TS_WORKERS, or the default from the core count; null (reported) when invalid. */
@@ -137,14 +148,17 @@ async function runForeground(
   }
   let tun: LinuxTun;
   try {
-    tun = tunFd === undefined ? await LinuxTun.create(ifname) : await LinuxTun.adopt(tunFd);
+    tun =
+      tunFd === undefined
+        ? await LinuxTun.create(ifname, { offload: offload('tun') })
+        : await LinuxTun.adopt(tunFd);
   } catch (err) {
     ready(`Failed to create TUN device "${ifname}": ${(err as Error).message}`);
     return;
   }
   // as wireguard-go: the UAPI socket is named after the interface as the kernel named it
   const sockName = tun.name;
-  const bind = new UdpBind();
+  const bind = new UdpBind({ offload: offload('udp') });
   const fitDatagrams = (mtu: number) =>
     bind.setMaxDatagramSize(Math.min(65536, mtu + TRANSPORT_OVERHEAD));
   fitDatagrams(tun.mtu());

@@ -30,8 +30,13 @@ export type BatchCallback = (count: number, dropped: number, fatal: number) => v
 export type LinkCallback = (kind: 0 | 1 | 2, flags: number, mtu: number) => void;
 
 export interface NativeAddon {
-  /** 2 for this layout; 0 for the stand-in built on other systems. */
+  /** 3 for this layout; 0 for the stand-in built on other systems. */
   readonly ABI: number;
+  /**
+   * Whether Node's own OpenSSL ChaCha20-Poly1305 was found at run time (`native/aead.c`); the
+   * aead* functions throw ENOSYS otherwise.
+   */
+  readonly AEAD: boolean;
   /**
    * Bytes per slot in an address array: remote family (4/6, 0 none), a flag, port (BE), 16
    * address bytes, then the local source: family, 3 zeros, ifindex (host order), 16 bytes.
@@ -41,10 +46,22 @@ export interface NativeAddon {
   readonly IO_MAX_BATCH: number;
   readonly IFF_UP: number;
   readonly IFF_RUNNING: number;
-  /** Opens /dev/net/tun as `name` (IFF_TUN | IFF_NO_PI, non-blocking): handle, name, ifindex. */
-  tunOpen(name: string): [IoHandle, string, number];
-  /** Adopts an open TUN descriptor (WG_TUN_FD): made non-blocking; handle, name, ifindex. */
-  tunAdopt(fd: number): [IoHandle, string, number];
+  /**
+   * Opens /dev/net/tun as `name` (IFF_TUN | IFF_NO_PI, non-blocking; with `offload`, also
+   * IFF_VNET_HDR and TUNSETOFFLOAD TSO4/TSO6/CSUM where the kernel has them): handle, name,
+   * ifindex, offload bits (1 virtio headers, 2 TSO on).
+   */
+  tunOpen(name: string, offload?: boolean): [IoHandle, string, number, number];
+  /**
+   * Adopts an open TUN descriptor (WG_TUN_FD): made non-blocking; handle, name, ifindex, offload
+   * bits (virtio headers when it was made with IFF_VNET_HDR).
+   */
+  tunAdopt(fd: number): [IoHandle, string, number, number];
+  /**
+   * GRO on writes on or off (virtio-header devices); [offload bits & 1, super-packets read and
+   * split, segments written coalesced].
+   */
+  tunOffload(tun: IoHandle, gro: boolean): [number, number, number];
   /**
    * The interface of a TUN handle as it is now, wherever it moved: name, ifindex (in its
    * namespace), MTU, IFF_* flags, and whether it is in this process's namespace. Throws with
@@ -111,6 +128,44 @@ export interface NativeAddon {
     addrs: Uint8Array,
     count: number
   ): number;
+  /**
+   * Seals (op 1) or opens (op 2) in place the transport message of each slot `i < count` with a
+   * non-zero length (header, body, tag; nonce from the header's counter) under the 32-byte key
+   * at `keys[32 * keyOf[i]]`; `status[i]` = 0 ok, 1 tag mismatch, 2 error. Returns how many
+   * succeeded.
+   */
+  aeadBatch(
+    op: number,
+    slab: Uint8Array,
+    offsets: Uint32Array,
+    lengths: Uint32Array,
+    count: number,
+    keys: Uint8Array,
+    keyOf: Uint32Array,
+    status: Uint8Array
+  ): number;
+  /** ChaCha20-Poly1305 seal into `out` (ciphertext ‖ tag; may start where `plaintext` does). */
+  aeadSeal(
+    key: Uint8Array,
+    nonce: Uint8Array,
+    plaintext: Uint8Array,
+    ad: Uint8Array | null,
+    out: Uint8Array
+  ): boolean;
+  /** Opens into `out`; false (and `out` zeroed) when the tag does not verify. */
+  aeadOpen(
+    key: Uint8Array,
+    nonce: Uint8Array,
+    ciphertext: Uint8Array,
+    ad: Uint8Array | null,
+    out: Uint8Array
+  ): boolean;
+  /**
+   * Asks for UDP_SEGMENT (send) and UDP_GRO (receive) on a UDP socket, each only where the
+   * kernel has it: [gso on, gro on, messages sent with several datagrams, datagrams received
+   * holding several].
+   */
+  udpOffload(socket: IoHandle, gso: boolean, gro: boolean): [boolean, boolean, number, number];
   /** flock(fd, LOCK_EX | LOCK_NB): true when taken, false when held elsewhere. */
   fileLock?(fd: number): boolean;
 }
@@ -122,7 +177,7 @@ export const REC_FLAG = 1;
 export const REC_SRC_FAMILY = 20;
 export const REC_SRC_IFINDEX = 24;
 export const REC_SRC_ADDR = 28;
-const ABI = 2;
+const ABI = 3;
 
 const ADDON_PATHS = ['../build/Release/wg_core.node', '../build/Debug/wg_core.node'];
 

@@ -9,9 +9,10 @@
  *      drained on a later turn of the event loop: there mac1 is checked before any DH work;
  *      under load mac2 is demanded (else a cookie reply goes back) and a per-IP rate limit
  *      applies. Cookie replies are consumed at once (they never move the endpoint).
- *   3. Transport messages: the receiver index names a keypair (expired ones are refused); the
- *      payload is opened in place; only after authentication is the counter checked against
- *      the replay window.
+ *   3. Transport messages: the receiver index names a keypair (expired ones are refused); then
+ *      the whole batch is opened in place in one call to the backend (`aead-batch.ts`); only
+ *      after authentication is the counter checked against the replay window, and a keypair
+ *      retired meanwhile by an earlier packet of the batch drops the packet.
  *   4. In order per peer: key confirmation (a responder's `next` keypair becomes current), the
  *      endpoint follows the packet's source (roaming), timers; keepalives end here.
  *   5. The plaintext must be one IPv4/IPv6 packet (trimmed to its own length, dropping the
@@ -25,6 +26,7 @@
  * @module
  */
 
+import { type AeadScratch, OP_OPEN, STATUS_AUTH_FAILED, STATUS_OK } from './aead-batch.ts';
 import type { PacketBatch } from './batch.ts';
 import type { Endpoint } from './bind.ts';
 import {
@@ -33,13 +35,7 @@ import {
   UNDER_LOAD_QUEUE_LENGTH,
 } from './constants.ts';
 import { AEAD_TAG_SIZE } from './crypto.ts';
-import {
-  type CryptoJob,
-  type CryptoPool,
-  OP_OPEN,
-  STATUS_AUTH_FAILED,
-  STATUS_OK,
-} from './crypto-pool.ts';
+import type { CryptoJob, CryptoPool } from './crypto-pool.ts';
 import type { Device } from './device.ts';
 import type { IndexEntry } from './index-table.ts';
 import type { Keypair } from './keypair.ts';
@@ -82,9 +78,24 @@ const retiredScratch: RetiredKeypairs = [];
 export function receivePackets(dev: Device, batch: PacketBatch): void {
   if (!dev.isUp) return;
   const pool = dev.activePool;
+  const scratch = pool === null ? dev.aeadScratch.acquire(batch.count) : null;
+  try {
+    receiveBatch(dev, batch, pool, scratch);
+  } finally {
+    if (scratch !== null) dev.aeadScratch.release(scratch);
+  }
+  dev.scheduleHandshakes();
+}
+
+function receiveBatch(
+  dev: Device,
+  batch: PacketBatch,
+  pool: CryptoPool | null,
+  scratch: AeadScratch | null
+): void {
   const data = batch.data;
   const now = dev.now();
-  let toTun = 0;
+  let opening = 0;
   for (let i = 0; i < batch.count; i++) {
     const length = batch.lengths[i]!;
     if (length === 0) continue;
@@ -98,12 +109,13 @@ export function receivePackets(dev: Device, batch: PacketBatch): void {
         queueOpen(dev, pool, batch, i, off, length, now);
         continue;
       }
-      const plainLength = receiveTransport(dev, batch, i, off, length, now);
-      if (plainLength > 0) {
-        batch.offsets[i] = off + MESSAGE_TRANSPORT_HEADER_SIZE;
-        batch.lengths[i] = plainLength;
-        toTun++;
-      }
+      // 3. the keypair by receiver index; opened below with the rest of the batch
+      const entry = transportEntry(dev, data, off, now);
+      if (entry === null) continue;
+      const keypair = entry.keypair!;
+      batch.lengths[i] = length;
+      scratch!.add(i, entry.peer, keypair, keypair.receiveKey);
+      opening++;
       continue;
     }
     if (type === MESSAGE_INITIATION_TYPE || type === MESSAGE_RESPONSE_TYPE) {
@@ -119,8 +131,50 @@ export function receivePackets(dev: Device, batch: PacketBatch): void {
     }
     dev.drops.malformed++;
   }
+  if (opening === 0 || scratch === null) return;
+
+  // 3. one call opens every transport message in place
+  const { keys, keyOf, status, peers, keypairs } = scratch;
+  dev.aead(OP_OPEN, data, batch.offsets, batch.lengths, batch.count, keys, keyOf, status);
+
+  // 3 (replay window) to 5, in order
+  let toTun = 0;
+  for (let i = 0; i < batch.count; i++) {
+    const keypair = keypairs[i];
+    if (keypair === null || keypair === undefined) continue;
+    const peer = peers[i]!;
+    keypairs[i] = null;
+    peers[i] = null;
+    const off = batch.offsets[i]!;
+    const length = batch.lengths[i]!;
+    batch.lengths[i] = 0;
+    const st = status[i];
+    if (st !== STATUS_OK) {
+      if (st === STATUS_AUTH_FAILED) dev.drops.decryptFailed++;
+      else dev.drops.cryptoFailed++;
+      continue;
+    }
+    if (dev.indexTable.lookup(keypair.localIndex)?.keypair !== keypair) {
+      dev.drops.unknownKeypair++; // retired by an earlier packet of this batch
+      continue;
+    }
+    const plainLength = acceptTransport(
+      dev,
+      peer,
+      keypair,
+      data,
+      off,
+      length,
+      batch.endpoints[i],
+      now
+    );
+    if (plainLength > 0) {
+      batch.offsets[i] = off + MESSAGE_TRANSPORT_HEADER_SIZE;
+      batch.lengths[i] = plainLength;
+      toTun++;
+    }
+  }
   if (toTun > 0) dev.tun?.write(batch);
-  dev.scheduleHandshakes();
 }
 
 /** Step 3: the live keypair a transport message names, or null (dropped and counted). */
@@ -136,41 +190,6 @@ function transportEntry(
     return null;
   }
   return entry;
-}
-
-/**
- * Steps 3–5 for one transport message. Returns the plaintext IP packet length (the packet is at
- * `off + 16`), or 0 when the message is dropped or was a keepalive.
- */
-function receiveTransport(
-  dev: Device,
-  batch: PacketBatch,
-  i: number,
-  off: number,
-  length: number,
-  now: number
-): number {
-  const data = batch.data;
-  // 3. keypair by receiver index, then open in place
-  const entry = transportEntry(dev, data, off, now);
-  if (entry === null) return 0;
-  const keypair = entry.keypair!;
-  const nonce = dev.nonce;
-  for (let k = 0; k < 8; k++) nonce[4 + k] = data[off + TRANSPORT_OFFSET_COUNTER + k]!;
-  const body = off + MESSAGE_TRANSPORT_HEADER_SIZE;
-  const end = off + length;
-  const ok = dev.crypto.aeadOpen(
-    data.subarray(body, end - AEAD_TAG_SIZE),
-    keypair.receiveKey,
-    nonce,
-    data.subarray(body, end),
-    null
-  );
-  if (!ok) {
-    dev.drops.decryptFailed++;
-    return 0;
-  }
-  return acceptTransport(dev, entry.peer, keypair, data, off, length, batch.endpoints[i], now);
 }
 
 /**

@@ -9,8 +9,10 @@
  *      dropped first) and a handshake initiation.
  *   3. Nonce assignment, in order per peer: the next counter of the current keypair.
  *   4. Encryption in place: the transport header goes into the 16 bytes of headroom in front
- *      of the packet, the plaintext is zero-padded to a multiple of 16 (never past the MTU)
- *      and sealed where it lies, the tag landing in the tailroom.
+ *      of the packet, the plaintext is zero-padded to a multiple of 16 (never past the MTU),
+ *      and then the whole batch is sealed where it lies in one call to the backend
+ *      (`aead-batch.ts`: a C loop on Node's OpenSSL for the native backend), each tag landing
+ *      in its slot's tailroom.
  *   5. Transmission: the same batch goes to the bind, each slot addressed to its peer's endpoint;
  *      then the timers and the key freshness checks run.
  * Steps 1–3 and 5 are sequential. With a crypto pool (`crypto-pool.ts`), step 4 is split: the
@@ -24,11 +26,12 @@
  * @module
  */
 
+import { type AeadScratch, OP_SEAL, STATUS_OK } from './aead-batch.ts';
 import { PacketBatch } from './batch.ts';
 import type { Endpoint } from './bind.ts';
 import { MAX_STAGED_PACKETS, PADDING_MULTIPLE, REKEY_TIMEOUT_MS } from './constants.ts';
 import { AEAD_TAG_SIZE } from './crypto.ts';
-import { type CryptoJob, type CryptoPool, OP_SEAL, STATUS_OK } from './crypto-pool.ts';
+import type { CryptoJob, CryptoPool } from './crypto-pool.ts';
 import type { Device } from './device.ts';
 import type { Keypair } from './keypair.ts';
 import {
@@ -63,8 +66,28 @@ function writeTransportHeader(data: Uint8Array, header: number, keypair: Keypair
 }
 
 /**
- * Seals the IP packet at `data[off..off+length)` in place as a transport message whose header
- * goes to `off − 16`. Returns the message length, or 0 when it does not fit before `end`.
+ * Steps 3–4 up to the seal: zero-pads the IP packet at `data[off..off+length)` and writes the
+ * transport header at `off − 16` (taking the nonce). Returns the message length it will have
+ * once sealed, or 0 when it does not fit before `end`.
+ */
+function prepareTransport(
+  keypair: Keypair,
+  data: Uint8Array,
+  off: number,
+  length: number,
+  end: number,
+  mtu: number
+): number {
+  const padded = length + paddingSize(length, mtu);
+  if (off + padded + AEAD_TAG_SIZE > end) return 0;
+  if (padded > length) data.fill(0, off + length, off + padded);
+  writeTransportHeader(data, off - MESSAGE_TRANSPORT_HEADER_SIZE, keypair);
+  return MESSAGE_TRANSPORT_HEADER_SIZE + padded + AEAD_TAG_SIZE;
+}
+
+/**
+ * Seals one IP packet in place as a transport message whose header goes to `off − 16`
+ * (keepalives, staged packets). Returns the message length, or 0 when it does not fit.
  */
 function sealTransport(
   dev: Device,
@@ -74,11 +97,10 @@ function sealTransport(
   length: number,
   end: number
 ): number {
-  const padded = length + paddingSize(length, dev.mtu);
-  if (off + padded + AEAD_TAG_SIZE > end) return 0;
-  data.fill(0, off + length, off + padded);
+  const wire = prepareTransport(keypair, data, off, length, end, dev.mtu);
+  if (wire === 0) return 0;
+  const padded = wire - MESSAGE_TRANSPORT_HEADER_SIZE - AEAD_TAG_SIZE;
   const header = off - MESSAGE_TRANSPORT_HEADER_SIZE;
-  writeTransportHeader(data, header, keypair);
   // nonce = 4 zero bytes ‖ the counter as just written (whitepaper §5.4.6)
   const nonce = dev.nonce;
   for (let k = 0; k < 8; k++) nonce[4 + k] = data[header + 8 + k]!;
@@ -89,7 +111,7 @@ function sealTransport(
     data.subarray(off, off + padded),
     null
   );
-  return MESSAGE_TRANSPORT_HEADER_SIZE + padded + AEAD_TAG_SIZE;
+  return wire;
 }
 
 /**
@@ -184,8 +206,30 @@ function keepKeyFreshSending(dev: Device, peer: Peer, keypair: Keypair): void {
 export function sendPackets(dev: Device, batch: PacketBatch): void {
   if (!dev.isUp) return;
   const pool = dev.activePool;
+  const scratch = pool === null ? dev.aeadScratch.acquire(batch.count) : null;
+  try {
+    sendBatch(dev, batch, pool, scratch);
+  } finally {
+    if (scratch !== null) dev.aeadScratch.release(scratch);
+  }
+  const touched = dev.touchedPeers;
+  for (let k = 0; k < touched.length; k++) {
+    const peer = touched[k]!;
+    const kp = peer.keypairs.current;
+    if (kp) keepKeyFreshSending(dev, peer, kp);
+  }
+  touched.length = 0;
+}
+
+function sendBatch(
+  dev: Device,
+  batch: PacketBatch,
+  pool: CryptoPool | null,
+  scratch: AeadScratch | null
+): void {
   const data = batch.data;
-  let sent = 0;
+  const mtu = dev.mtu;
+  let sealing = 0;
   dev.batchMark++;
   let lastPeer: Peer | null = null;
   for (let i = 0; i < batch.count; i++) {
@@ -223,7 +267,7 @@ export function sendPackets(dev: Device, batch: PacketBatch): void {
       continue;
     }
 
-    // 3 + 4. nonce and seal: by a worker, or here in place
+    // 3 + 4. nonce, header and padding here; the seal by a worker, or below for the batch
     if (pool !== null) {
       if (queueSeal(dev, pool, peer, keypair, data, off, length)) touch(dev, peer);
       continue;
@@ -233,7 +277,7 @@ export function sendPackets(dev: Device, batch: PacketBatch): void {
       dev.drops.tooLarge++;
       continue;
     }
-    const wire = sealTransport(dev, keypair, data, off, length, slotEnd);
+    const wire = prepareTransport(keypair, data, off, length, slotEnd, mtu);
     if (wire === 0) {
       dev.drops.tooLarge++;
       continue;
@@ -241,24 +285,36 @@ export function sendPackets(dev: Device, batch: PacketBatch): void {
     batch.offsets[i] = off - MESSAGE_TRANSPORT_HEADER_SIZE;
     batch.lengths[i] = wire;
     batch.endpoints[i] = endpoint;
-    peer.txBytes += wire;
+    scratch!.add(i, peer, keypair, keypair.sendKey);
     touch(dev, peer);
+    sealing++;
+  }
+  if (sealing === 0 || scratch === null) return;
+
+  // 4. one call seals every prepared packet in place
+  const { keys, keyOf, status, peers, keypairs } = scratch;
+  dev.aead(OP_SEAL, data, batch.offsets, batch.lengths, batch.count, keys, keyOf, status);
+
+  // 5. transmit, counting and timing per packet
+  let sent = 0;
+  for (let i = 0; i < batch.count; i++) {
+    const peer = peers[i];
+    if (peer === null || peer === undefined) continue;
+    peers[i] = null;
+    keypairs[i] = null;
+    if (status[i] !== STATUS_OK) {
+      batch.lengths[i] = 0;
+      dev.drops.cryptoFailed++;
+      continue;
+    }
+    peer.txBytes += batch.lengths[i]!;
     const timers = peer.timers;
     timers.anyAuthenticatedPacketTraversal();
     timers.anyAuthenticatedPacketSent();
     timers.dataSent();
     sent++;
   }
-
-  // 5. transmit (a pool's jobs go when sealed), then check key freshness once per peer that sent
   if (sent > 0) dev.bind?.send(batch);
-  const touched = dev.touchedPeers;
-  for (let k = 0; k < touched.length; k++) {
-    const peer = touched[k]!;
-    const kp = peer.keypairs.current;
-    if (kp) keepKeyFreshSending(dev, peer, kp);
-  }
-  touched.length = 0;
 }
 
 /** Remembers that `peer` sent in the current batch (once per batch, no allocation). */

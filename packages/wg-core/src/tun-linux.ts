@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: MIT
 /**
- * The Linux TUN device (wireguard-go `tun/tun_linux.go`, without the virtio offloads): a
- * layer-3 interface opened by name through the native addon (`native/tun.c`), read by a
- * uv_poll watcher that drains a batch of packets per event-loop turn into one reusable
- * {@link PacketBatch} (each packet `TUN_HEADROOM` bytes into its slot, `TUN_TAILROOM` free
- * behind it), written a batch per call. Link state comes from rtnetlink (`native/link.c`), as
+ * The Linux TUN device (wireguard-go `tun/tun_linux.go`): a layer-3 interface opened by name
+ * through the native addon (`native/tun.c`), read by a uv_poll watcher that drains a batch of
+ * packets per event-loop turn into one reusable {@link PacketBatch} (each packet `TUN_HEADROOM`
+ * bytes into its slot, `TUN_TAILROOM` free behind it), written a batch per call. With the
+ * offloads (default, where the kernel has them: `native/offload.c`) the stack hands over TSO
+ * super-packets of up to 64 KiB, cut into MTU-sized packets in C before they reach the batch,
+ * and each written batch's TCP segments are coalesced back into super-packets (GRO). Link state comes from rtnetlink (`native/link.c`), as
  * wireguard-go's netlink listener: `up`/`down` follow IFF_RUNNING, `mtu` follows IFLA_MTU.
  *
  * The interface is followed by its descriptor, never by a remembered name
@@ -30,6 +32,24 @@ export interface LinuxTunOptions {
   mtu?: number;
   /** Packets drained per read batch (1..1024); default `IDEAL_BATCH_SIZE`. */
   batchSize?: number;
+  /**
+   * Kernel offloads where it has them (`native/offload.c`): virtio-net headers, TSO super-packets
+   * split on read, TCP segments coalesced on write (GRO). Default true; false is the portable
+   * path, one packet per read and write. An adopted descriptor keeps the mode it was made with.
+   */
+  offload?: boolean;
+}
+
+/** The TUN offloads in use, and how often they were. */
+export interface TunOffloadState {
+  /** Packets carry a virtio-net header (IFF_VNET_HDR). */
+  vnet: boolean;
+  /** The stack may send TSO super-packets and partial checksums (TUNSETOFFLOAD). */
+  tso: boolean;
+  /** Super-packets read and split. */
+  tsoSplit: number;
+  /** Segments written coalesced into super-packets. */
+  groMerged: number;
 }
 
 /** Counters of the device; they only grow. */
@@ -101,6 +121,8 @@ export class LinuxTun implements TunDevice {
   #onEvent: ((event: TunEvent) => void) | null = null;
   #name: string;
   #index: number;
+  /** TUNSETOFFLOAD succeeded: the stack may send TSO super-packets. */
+  #tso = false;
   /** The interface is in another namespace (or we are not sure where): polled, not watched. */
   #away: NodeJS.Timeout | null = null;
 
@@ -116,8 +138,8 @@ export class LinuxTun implements TunDevice {
     if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > addon.IO_MAX_BATCH) {
       throw new RangeError(`Invalid batch size '${batchSize}': expected an integer in 1..1024`);
     }
-    const [handle] = addon.tunOpen(name);
-    return LinuxTun.#wrap(addon, handle, mtu, batchSize);
+    const [handle, , , bits] = addon.tunOpen(name, opts.offload ?? true);
+    return LinuxTun.#wrap(addon, handle, mtu, batchSize, bits);
   }
 
   /**
@@ -135,21 +157,23 @@ export class LinuxTun implements TunDevice {
     if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > addon.IO_MAX_BATCH) {
       throw new RangeError(`Invalid batch size '${batchSize}': expected an integer in 1..1024`);
     }
-    const [handle] = addon.tunAdopt(fd);
-    return LinuxTun.#wrap(addon, handle, mtu, batchSize);
+    const [handle, , , bits] = addon.tunAdopt(fd);
+    return LinuxTun.#wrap(addon, handle, mtu, batchSize, bits);
   }
 
   static #wrap(
     addon: NativeAddon,
     handle: IoHandle,
     mtu: number | null,
-    batchSize: number
+    batchSize: number,
+    bits: number
   ): LinuxTun {
     try {
       if (mtu !== null) addon.tunSetMtu(handle, mtu);
       const [name, index, readBack, flags, home] = addon.tunLink(handle);
       const running = (flags & addon.IFF_RUNNING) !== 0;
       const tun = new LinuxTun(addon, handle, name, index, readBack, running, batchSize);
+      tun.#tso = (bits & 2) !== 0;
       if (!home) tun.#goAway();
       return tun;
     } catch (err) {
@@ -192,6 +216,14 @@ export class LinuxTun implements TunDevice {
   /** The interface index now, in the namespace the interface is in. */
   get index(): number {
     return this.#index;
+  }
+
+  /** The offloads in use (all false on the portable path). */
+  get offloads(): TunOffloadState {
+    const tun = this.#tun;
+    if (tun === null) return { vnet: false, tso: false, tsoSplit: 0, groMerged: 0 };
+    const [vnet, tsoSplit, groMerged] = this.#addon.tunOffload(tun, true);
+    return { vnet: vnet !== 0, tso: this.#tso, tsoSplit, groMerged };
   }
 
   /** Whether the interface is in another network namespace than this process. */

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { type Crypto, kdf } from '../src/crypto.ts';
+import { nativeCrypto, nativeCryptoAvailable } from '../src/crypto-native.ts';
 import { nobleCrypto } from '../src/crypto-noble.ts';
 import { nodeCrypto } from '../src/crypto-node.ts';
 
@@ -73,7 +74,9 @@ const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 const bytes = (h: string): Uint8Array => new Uint8Array(Buffer.from(h, 'hex'));
 const ascii = (s: string): Uint8Array => new TextEncoder().encode(s);
 
+// the native backend (Node's own OpenSSL through the addon) where this process can run it
 const backends: Crypto[] = [nodeCrypto, nobleCrypto];
+if (nativeCryptoAvailable()) backends.push(nativeCrypto);
 
 for (const crypto of backends) {
   describe(`crypto: ${crypto.name}`, () => {
