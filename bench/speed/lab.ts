@@ -9,14 +9,14 @@
  * Usage (root): node --conditions=source --import tsx bench/speed/lab.ts [rounds] [seconds]
  *   KINDS=go,ts,ts-nooff,ts-tun,ts-udp (WIREGUARD_TS_OFFLOAD=1, 0, tun, udp)
  *   WG_GO_MODERN=/path/to/wireguard-go
- *   WIREGUARD_TS_WORKERS=0 (passed through)
+ *   WIREGUARD_TS_WORKERS=0 (passed through)  PROFILE_DIR=/tmp/x (ours under node --cpu-prof)
  * `ts` runs packages/wg-core/dist (npm run build first).
  * @module
  */
 
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
-import { Lab, takeLock } from '../../test/_lab.ts';
+import { type Bg, Lab, SOCK_DIR, takeLock, WG_TS_BIN, waitFor } from '../../test/_lab.ts';
 
 const MODERN =
   process.env.WG_GO_MODERN ?? '/var/cache/start-tunnel-test/wireguard-go/0.0.20231211/wireguard-go';
@@ -50,6 +50,19 @@ function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
+/** Ours in `ns`, as `Lab.daemon` starts it; with PROFILE_DIR, under `node --cpu-prof`. */
+async function ours(lab: Lab, ns: string, ifname: string, offload: string): Promise<Bg> {
+  const env = { ...process.env, WIREGUARD_TS_OFFLOAD: offload };
+  const dir = process.env.PROFILE_DIR;
+  if (!dir) return lab.daemon('ours', ns, ifname, env);
+  lab.ifnames.add(ifname);
+  const args = ['--cpu-prof', `--cpu-prof-dir=${dir}`, WG_TS_BIN, '-f', ifname];
+  const bg = lab.spawnIn(ns, `ours ${ifname}`, process.execPath, args, env);
+  const ok = await waitFor(() => bg.exited || existsSync(`${SOCK_DIR}/${ifname}.sock`), 15_000);
+  if (!ok || bg.exited) throw new Error(`ours ${ifname} did not start:\n${bg.tail()}`);
+  return bg;
+}
+
 async function setup(lab: Lab, kind: Kind, n: number): Promise<Pair> {
   const client = `spd-c${n}-${TAG}`;
   const server = `spd-s${n}-${TAG}`;
@@ -65,7 +78,7 @@ async function setup(lab: Lab, kind: Kind, n: number): Promise<Pair> {
   const bg =
     kind === 'go'
       ? await lab.daemon('wireguard-go', server, ifs)
-      : await lab.daemon('ours', server, ifs, { WIREGUARD_TS_OFFLOAD: OFFLOAD[kind] });
+      : await ours(lab, server, ifs, OFFLOAD[kind]);
   const kc = await lab.genkey();
   const ks = await lab.genkey();
   await lab.setconf(
