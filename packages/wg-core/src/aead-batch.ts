@@ -128,6 +128,7 @@ export class AeadScratch {
   readonly keypairs: (Keypair | null)[] = [];
   #keyCount = 0;
   #mark = 0;
+  #used = 0;
 
   constructor(capacity: number = IDEAL_BATCH_SIZE) {
     this.keys = new Uint8Array(capacity * KEY_SIZE);
@@ -155,6 +156,7 @@ export class AeadScratch {
   /** Starts a batch of up to `capacity` packets. */
   begin(capacity: number): void {
     this.#grow(capacity);
+    this.#used = capacity;
     this.#keyCount = 0;
     this.#mark = ++marks;
   }
@@ -174,10 +176,13 @@ export class AeadScratch {
     this.keyOf[i] = k;
   }
 
-  /** Wipes the keys of the batch. */
+  /** Wipes the keys of the batch and forgets its packets (also after a throw midway). */
   end(): void {
     this.keys.fill(0, 0, this.#keyCount * KEY_SIZE);
     this.#keyCount = 0;
+    this.peers.fill(null, 0, this.#used);
+    this.keypairs.fill(null, 0, this.#used);
+    this.#used = 0;
   }
 }
 

@@ -199,6 +199,7 @@ describe('batch AEAD', () => {
     assert.ok(s.capacity >= 8);
     s.end();
     assert.ok(s.keys.every((x) => x === 0));
+    assert.deepEqual([s.peers[0], s.keypairs[2]], [null, null], 'packets forgotten');
     s.begin(8); // a new batch copies again
     s.add(0, peer, k2, k2.sendKey);
     assert.equal(s.keyOf[0], 0);
