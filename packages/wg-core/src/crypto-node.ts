@@ -3,7 +3,7 @@
  * The default backend: node:crypto (OpenSSL) for ChaCha20-Poly1305, X25519, BLAKE2s-256 and
  * HMAC-BLAKE2s; @noble only for keyed BLAKE2s and XChaCha20-Poly1305, which OpenSSL 3.0 lacks
  * (`createHash('blake2s256', {key})` silently ignores the key). Keys move in and out of OpenSSL
- * as JWK: 10-14× cheaper than DER (`../shared/docs/node-perf.md` §3).
+ * as JWK, which needs no DER encoding or parsing on either side.
  * @module
  */
 

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /**
  * Per-source token buckets for handshake messages that arrive while the device is under load
- * and carry a valid mac2 (whitepaper §5.3; wireguard.md §1.6): 20 messages per second per source,
+ * and carry a valid mac2 (whitepaper §5.3; wireguard-go's limits:
+ * https://github.com/WireGuard/wireguard-go/blob/f333402bd9cbe0f3eeb02507bd14e23d7d639280/ratelimiter/ratelimiter.go#L15-L19): 20 messages per second per source,
  * bursts of 5. Mirrors kernel `ratelimiter.c` (IPv6 sources share a bucket per /64, a full table
  * refuses new sources, `>=` on the token check so a fresh source gets a burst of exactly 5) and
  * wireguard-go `ratelimiter/ratelimiter.go` (injected clock in its tests).
