@@ -16,7 +16,7 @@
  * @module
  */
 
-import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { type ClientRequest, request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import {
@@ -39,6 +39,32 @@ import { CliError, ClientError, oneLine, RpcCallError } from './errors.ts';
 export const DEFAULT_TIMEOUT_MS = 60_000;
 /** Largest answer read from a daemon. */
 const MAX_RESPONSE_BYTES = 16 << 20;
+
+/**
+ * Collects an HTTP answer of at most `MAX_RESPONSE_BYTES` (a larger one destroys the request
+ * with a protocol error), for both transports.
+ */
+export function readAnswer(
+  req: ClientRequest,
+  res: IncomingMessage,
+  resolve: (answer: { status: number; text: string }) => void,
+  reject: (err: Error) => void
+): void {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  res.on('data', (chunk: Buffer) => {
+    size += chunk.length;
+    if (size > MAX_RESPONSE_BYTES) {
+      req.destroy(new TransportError('protocol', 'answer too large'));
+      return;
+    }
+    chunks.push(chunk);
+  });
+  res.on('end', () =>
+    resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') })
+  );
+  res.on('error', reject);
+}
 
 /** What to do when nothing answers (the unit install.sh writes is start-tunneld.service). */
 const START_HINT = 'start it with `systemctl start start-tunneld` or `start-tunnel daemon`';
@@ -116,22 +142,7 @@ export class HttpTransport implements Transport {
     const timeoutMs = this.#opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     const { status, text } = await new Promise<{ status: number; text: string }>(
       (resolve, reject) => {
-        const onResponse = (res: IncomingMessage) => {
-          const chunks: Buffer[] = [];
-          let size = 0;
-          res.on('data', (chunk: Buffer) => {
-            size += chunk.length;
-            if (size > MAX_RESPONSE_BYTES) {
-              req.destroy(new TransportError('protocol', 'answer too large'));
-              return;
-            }
-            chunks.push(chunk);
-          });
-          res.on('end', () =>
-            resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') })
-          );
-          res.on('error', reject);
-        };
+        const onResponse = (res: IncomingMessage) => readAnswer(req, res, resolve, reject);
         const options = {
           method: 'POST',
           headers,

@@ -20,7 +20,7 @@
  * @module
  */
 
-import { createHash, X509Certificate } from 'node:crypto';
+import { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
@@ -32,9 +32,10 @@ import {
   parseSigningKey,
   SIGNATURE_HEADER,
   type SigningKey,
+  signatureContext,
   signRequest,
 } from '@start-tunnel/web';
-import { type RemoteOptions, type Transport, TransportError } from './client.ts';
+import { type RemoteOptions, readAnswer, type Transport, TransportError } from './client.ts';
 import { CliError, ClientError, UsageError } from './errors.ts';
 import { clean } from './format.ts';
 
@@ -157,20 +158,16 @@ export interface RemoteTransportOptions {
 }
 
 /**
- * The signature context for `host` and the certificate the server presented: the host, a space,
- * and the unpadded base64url SHA-256 of the certificate's DER (the server's `signatureContext`
- * in @start-tunnel/web; test/remote-binding.test.ts checks the two agree).
+ * The signature context for `host` and the certificate the server presented: the server's own
+ * `signatureContext` of @start-tunnel/web, with a message in the CLI's words.
  */
 export function remoteSignatureContext(host: string, certificateDer: Uint8Array): string {
-  const context = `${host} ${createHash('sha256').update(certificateDer).digest('base64url')}`;
-  if (Buffer.byteLength(context) > 255) {
+  try {
+    return signatureContext(host, certificateDer);
+  } catch {
     throw new Error(`the host "${clean(host)}" is too long to sign requests for`);
   }
-  return context;
 }
-
-/** Largest answer read (as the local transport's bound). */
-const MAX_RESPONSE_BYTES = 16 << 20;
 
 /** HTTPS to the panel with signed requests; failures become remote advice. */
 export class RemoteTransport implements Transport {
@@ -214,22 +211,7 @@ export class RemoteTransport implements Transport {
             },
             ...(ca.length ? { ca } : {}),
           },
-          (res: IncomingMessage) => {
-            const chunks: Buffer[] = [];
-            let size = 0;
-            res.on('data', (chunk: Buffer) => {
-              size += chunk.length;
-              if (size > MAX_RESPONSE_BYTES) {
-                req.destroy(new TransportError('protocol', 'answer too large'));
-                return;
-              }
-              chunks.push(chunk);
-            });
-            res.on('end', () =>
-              resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') })
-            );
-            res.on('error', reject);
-          }
+          (res: IncomingMessage) => readAnswer(req, res, resolve, reject)
         );
         req.setTimeout(timeoutMs, () =>
           req.destroy(new TransportError('timeout', `${Math.round(timeoutMs / 1000)} s`))

@@ -27,6 +27,21 @@ export function webDataOf(section: unknown): WebData {
   return parsed.data;
 }
 
+/** Sections already checked, by identity: the state is never mutated, only replaced. */
+const checked = new WeakMap<object, WebData>();
+
+/** `webDataOf`, checked once per stored section object. */
+function webDataOfState(state: State): WebData {
+  const section = state.web;
+  if (section === null || section === undefined) return webDataOf(section);
+  let data = checked.get(section);
+  if (data === undefined) {
+    data = webDataOf(section);
+    checked.set(section, data);
+  }
+  return data;
+}
+
 /** The TCP port the panel takes: its listen port while it is enabled, else none. */
 export function panelPort(data: WebData): number | null {
   const w = data.webserver;
@@ -42,7 +57,7 @@ export function panelPort(data: WebData): number | null {
 export function reservedPorts(state: State): ReservedPort[] {
   let port: number | null = null;
   try {
-    port = panelPort(webDataOf(state.web));
+    port = panelPort(webDataOfState(state));
   } catch {
     port = null;
   }
@@ -63,26 +78,17 @@ export function forwardOnPort(state: State, port: number): string | null {
   return null;
 }
 
-/** A `WebStore` over the tunnel's state (reads are checked once per stored object). */
+/** A `WebStore` over the tunnel's state. */
 export function tunnelWebStore(tunnel: Tunnel): WebStore {
-  let from: unknown;
-  let cached: WebData | null = null;
-  const read = (): WebData => {
-    const raw = tunnel.state.web;
-    if (cached === null || raw !== from) {
-      cached = webDataOf(raw);
-      from = raw;
-    }
-    return cached;
-  };
+  const read = (): WebData => webDataOfState(tunnel.state);
   return {
     read,
     async update(fn) {
       await tunnel.change((state) => {
-        const draft = structuredClone(webDataOf(state.web));
+        const draft = structuredClone(webDataOfState(state));
         const next = fn(draft) ?? draft;
         const port = panelPort(next);
-        if (port !== null && port !== panelPort(webDataOf(state.web))) {
+        if (port !== null && port !== panelPort(webDataOfState(state))) {
           const taken = forwardOnPort(state, port);
           if (taken !== null) {
             throw new RpcError(
