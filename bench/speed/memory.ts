@@ -9,88 +9,8 @@
  */
 
 import { loadavg } from 'node:os';
-import {
-  type Bind,
-  type Crypto,
-  Device,
-  type Endpoint,
-  nativeCrypto,
-  nativeCryptoAvailable,
-  nodeCrypto,
-  PacketBatch,
-  parsePrefix,
-  TUN_HEADROOM,
-  type TunDevice,
-} from '@start-tunnel/wg-core';
-
-class DirectBind implements Bind {
-  readonly self: Endpoint = { family: 4, address: '192.0.2.1', port: 1, key: '192.0.2.1:1' };
-  other: () => Device | null;
-  constructor(other: () => Device | null) {
-    this.other = other;
-  }
-  async open(): Promise<number> {
-    return 1;
-  }
-  async close(): Promise<void> {}
-  setReceiver(): void {}
-  send(batch: PacketBatch): void {
-    for (let i = 0; i < batch.count; i++) batch.endpoints[i] = this.self;
-    this.other()?.receivePackets(batch);
-  }
-  setMark(): void {}
-  parseEndpoint(): Endpoint {
-    return this.self;
-  }
-}
-
-class NullTun implements TunDevice {
-  readonly name = 'null0';
-  packets = 0;
-  mtu(): number {
-    return 1420;
-  }
-  setReceiver(): void {}
-  setEventHandler(): void {}
-  write(batch: PacketBatch): void {
-    for (let i = 0; i < batch.count; i++) if (batch.lengths[i]! > 0) this.packets++;
-  }
-  async close(): Promise<void> {}
-}
-
-async function pair(c: Crypto) {
-  const tunB = new NullTun();
-  let b!: Device;
-  const bindA = new DirectBind(() => b);
-  const bindB = new DirectBind(() => a);
-  const a = new Device({ crypto: c, tun: new NullTun(), bind: bindA });
-  b = new Device({ crypto: c, tun: tunB, bind: bindB });
-  a.setPrivateKey(c.generatePrivateKey().privateKey);
-  b.setPrivateKey(c.generatePrivateKey().privateKey);
-  const pb = a.addPeer(b.publicKey!)!;
-  const pa = b.addPeer(a.publicKey!)!;
-  a.addAllowedIP(pb, parsePrefix('10.59.0.2/32'));
-  b.addAllowedIP(pa, parsePrefix('10.59.0.1/32'));
-  a.setEndpoint(pb, bindA.self);
-  b.setEndpoint(pa, bindB.self);
-  await a.up();
-  await b.up();
-  const packet = new Uint8Array(1420);
-  packet[0] = 0x45;
-  packet[2] = 1420 >> 8;
-  packet[3] = 1420 & 0xff;
-  packet.set([10, 59, 0, 1, 10, 59, 0, 2], 12);
-  const batch = new PacketBatch(128, 2048);
-  const fill = () => {
-    batch.reset();
-    for (let k = 0; k < 128; k++) batch.push(packet, null, TUN_HEADROOM);
-  };
-  fill();
-  a.sendPackets(batch);
-  await new Promise((r) => setTimeout(r, 50));
-  tunB.packets = 0;
-  return { a, b, tunB, fill, batch };
-}
+import { nativeCrypto, nativeCryptoAvailable, nodeCrypto } from '@start-tunnel/wg-core';
+import { dataPath } from '../src/data-path.ts';
 
 const rounds = Number(process.argv[2] ?? 5);
 const ms = Number(process.argv[3] ?? 1500);
@@ -98,7 +18,7 @@ const backends = nativeCryptoAvailable() ? [nodeCrypto, nativeCrypto] : [nodeCry
 const results = new Map<string, { pps: number[]; cpu: number[] }>();
 for (let r = 0; r < rounds; r++) {
   for (const c of r % 2 === 0 ? backends : [...backends].reverse()) {
-    const { a, b, tunB, fill, batch } = await pair(c);
+    const { a, b, tunB, fill, batch } = await dataPath(c);
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     while (performance.now() - t0 < ms) {

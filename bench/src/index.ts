@@ -11,18 +11,17 @@
 import assert from 'node:assert/strict';
 import {
   AllowedIPs,
-  type Bind,
   type Crypto,
   Device,
-  type Endpoint,
+  nativeCrypto,
+  nativeCryptoAvailable,
   nobleCrypto,
   nodeCrypto,
   PacketBatch,
   parsePrefix,
-  TUN_HEADROOM,
-  type TunDevice,
 } from '@start-tunnel/wg-core';
 import { bench, section } from './_harness.ts';
+import { dataPath, onHandoff } from './data-path.ts';
 
 /** Resolves the pool benchmarks' wait when a device hands a batch on (a crypto job finished). */
 let wakeUp: (() => void) | null = null;
@@ -35,55 +34,12 @@ const nextHandoff = () =>
   new Promise<void>((resolve) => {
     wakeUp = resolve;
   });
+onHandoff(wake);
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
-/** A bind that hands each sent batch straight to the other device (no copies, no sockets). */
-class DirectBind implements Bind {
-  readonly self: Endpoint = { family: 4, address: '192.0.2.1', port: 1, key: '192.0.2.1:1' };
-  /** Where sent batches go; null counts them only. */
-  other: () => Device | null;
-  /** Sees each sent batch first (to keep copies). */
-  tap: ((batch: PacketBatch) => void) | null = null;
-  packets = 0;
-  constructor(other: () => Device | null) {
-    this.other = other;
-  }
-  async open(): Promise<number> {
-    return 1;
-  }
-  async close(): Promise<void> {}
-  setReceiver(): void {}
-  send(batch: PacketBatch): void {
-    wake();
-    for (let i = 0; i < batch.count; i++) {
-      batch.endpoints[i] = this.self;
-      if (batch.lengths[i]! > 0) this.packets++;
-    }
-    this.tap?.(batch);
-    this.other()?.receivePackets(batch);
-  }
-  setMark(): void {}
-  parseEndpoint(): Endpoint {
-    return this.self;
-  }
-}
-
-class NullTun implements TunDevice {
-  readonly name = 'null0';
-  packets = 0;
-  mtu(): number {
-    return 1420;
-  }
-  setReceiver(): void {}
-  setEventHandler(): void {}
-  write(batch: PacketBatch): void {
-    wake();
-    for (let i = 0; i < batch.count; i++) if (batch.lengths[i]! > 0) this.packets++;
-  }
-  async close(): Promise<void> {}
-}
-
-const backends: Crypto[] = [nodeCrypto, nobleCrypto];
+const backends: Crypto[] = nativeCryptoAvailable()
+  ? [nativeCrypto, nodeCrypto, nobleCrypto]
+  : [nodeCrypto, nobleCrypto];
 
 section('AEAD seal (ChaCha20-Poly1305), one packet per call');
 {
@@ -155,44 +111,6 @@ section('Allowed IPs: longest-prefix lookups, 1,000 peers × 4 prefixes');
     table.lookup(4, addrs, i);
     i = (i + 4) & 4091;
   });
-}
-
-/** Devices A and B joined by DirectBinds, with a session, and a batch of 128 × 1420 B for A. */
-async function dataPath(c: Crypto, workersA = 0, workersB = 0) {
-  const tunA = new NullTun();
-  const tunB = new NullTun();
-  let b!: Device;
-  const bindA = new DirectBind(() => b);
-  const bindB = new DirectBind(() => a);
-  const a = new Device({ crypto: c, tun: tunA, bind: bindA, workers: workersA });
-  b = new Device({ crypto: c, tun: tunB, bind: bindB, workers: workersB });
-  a.setPrivateKey(c.generatePrivateKey().privateKey);
-  b.setPrivateKey(c.generatePrivateKey().privateKey);
-  const pb = a.addPeer(b.publicKey!)!;
-  const pa = b.addPeer(a.publicKey!)!;
-  a.addAllowedIP(pb, parsePrefix('10.59.0.2/32'));
-  b.addAllowedIP(pa, parsePrefix('10.59.0.1/32'));
-  a.setEndpoint(pb, bindA.self);
-  b.setEndpoint(pa, bindB.self);
-  await a.up();
-  await b.up();
-  const packet = new Uint8Array(1420);
-  packet[0] = 0x45;
-  packet[2] = 1420 >> 8;
-  packet[3] = 1420 & 0xff;
-  packet.set([10, 59, 0, 1, 10, 59, 0, 2], 12);
-  const batch = new PacketBatch(128, 2048);
-  const fill = () => {
-    batch.reset();
-    for (let k = 0; k < 128; k++) batch.push(packet, null, TUN_HEADROOM);
-  };
-  fill();
-  a.sendPackets(batch); // first batch: handshake, packets staged and flushed
-  await new Promise((r) => setTimeout(r, 50));
-  await a.flush();
-  await b.flush();
-  tunB.packets = 0;
-  return { a, b, bindA, tunB, pa, fill, batch };
 }
 
 section('Data path in memory: batches of 128 × 1420 B, A encrypts, B decrypts');
