@@ -22,6 +22,17 @@ export type Protocol = z.infer<typeof protocolSchema>;
 
 const count = z.number().int().nonnegative();
 const isoTime = z.iso.datetime();
+const port = z
+  .number({ error: 'must be a port number' })
+  .int({ error: 'must be a whole number' })
+  .min(1, { error: 'must be 1 to 65535' })
+  .max(65535, { error: 'must be 1 to 65535' });
+/** An IPv4 string, or null to clear (`--wan-ip` omitted). */
+const wanIp = text('an IPv4 string or null').nullable();
+export const deviceKindSchema = z.enum(['client', 'server'], {
+  error: 'must be "client" or "server"',
+});
+export type DeviceKind = z.infer<typeof deviceKindSchema>;
 
 export const subnetInfo = z.strictObject({
   /** Canonical key: the gateway (`.1`) address with the prefix, e.g. `10.59.7.1/24`. */
@@ -30,6 +41,12 @@ export const subnetInfo = z.strictObject({
   /** Network form, e.g. `10.59.7.0/24`. */
   network: z.string(),
   devices: count,
+  /** The public IPv4 the subnet leaves by and is reached on (`set-wan`), or null for the default. */
+  wanIp: z.string().nullable(),
+  /** The routed IPv6 prefix (`set-ipv6`), e.g. `2001:db8:7::/64`, or null. */
+  ipv6: z.string().nullable(),
+  /** The server's IPv6 address in the prefix (prefix | gateway IPv4), or null. */
+  gatewayIpv6: z.string().nullable(),
 });
 export type SubnetInfo = z.infer<typeof subnetInfo>;
 
@@ -40,6 +57,14 @@ export const deviceInfo = z.strictObject({
   publicKey: z.string(),
   /** True when the server never held this device's private key (bring your own key). */
   ownKey: z.boolean(),
+  /** `server` devices publish services (the original's kind); `client` devices only go out. */
+  kind: deviceKindSchema,
+  /** The device's own WAN (`device set-wan`), or null to follow its subnet. */
+  wanIp: z.string().nullable(),
+  /** The public IPv4 it leaves by and its forwards answer on: own, subnet's, else the default. */
+  effectiveWanIp: z.string().nullable(),
+  /** Its IPv6 address (subnet prefix | its IPv4), or null when the subnet has no prefix. */
+  ipv6: z.string().nullable(),
   /** Last seen `IP:PORT`, or null. */
   endpoint: z.string().nullable(),
   /** ISO 8601, or null before the first handshake. */
@@ -56,6 +81,8 @@ export const addedDevice = z.strictObject({
   ip: z.string(),
   publicKey: z.string(),
   ownKey: z.boolean(),
+  kind: deviceKindSchema,
+  ipv6: z.string().nullable(),
 });
 export type AddedDevice = z.infer<typeof addedDevice>;
 
@@ -76,6 +103,8 @@ export const forwardInfo = z.strictObject({
   source: z.string(),
   /** `DEVICE_IP:PORT` (first port of a range). */
   target: z.string(),
+  /** The address it answers on: the source's, else the target's WAN, else null (every WAN address). */
+  externalIp: z.string().nullable(),
   protocol: protocolSchema,
   label: z.string().nullable(),
   enabled: z.boolean(),
@@ -116,6 +145,38 @@ export const statusInfo = z.strictObject({
 });
 export type StatusInfo = z.infer<typeof statusInfo>;
 
+export const pinholeInfo = z.strictObject({
+  /** The device's IPv6 address. */
+  gua: z.string(),
+  /** First external port; `count` ports from there. */
+  externalPort: port,
+  /** First port on the device (equal to `externalPort` unless remapped). */
+  internalPort: port,
+  count: z.number().int().min(1),
+  label: z.string().nullable(),
+  enabled: z.boolean(),
+  subnet: z.string(),
+  /** The device's IPv4 address and name. */
+  ip: z.string(),
+  name: z.string(),
+});
+export type PinholeInfo = z.infer<typeof pinholeInfo>;
+
+export const redirectInfo = z.strictObject({
+  /** A public IPv4 address the server holds. */
+  ip: z.string(),
+  /** Off only when the owner turned it off (`http-redirect set-enabled IP --no-enabled`). */
+  enabled: z.boolean(),
+  /** A port forward covers TCP 80 on this address: the redirect yields and does not listen. */
+  forwarded: z.boolean(),
+});
+export type RedirectInfo = z.infer<typeof redirectInfo>;
+
+const pinholeKey = {
+  gua: text('an IPv6 address string'),
+  externalPort: port,
+};
+
 /** The tunnel's methods: params (checked on the server) and result (checked in tests). */
 export const tunnelMethods = {
   'subnet.list': { params: none, result: z.array(subnetInfo) },
@@ -128,6 +189,19 @@ export const tunnelMethods = {
     params: z.strictObject({ subnet: text('a CIDR string') }),
     result: z.null(),
   },
+  /** The public IPv4 the subnet's devices leave by and are reached on; null: the default WAN. */
+  'subnet.set-wan': {
+    params: z.strictObject({ subnet: text('a CIDR string'), wanIp }),
+    result: subnetInfo,
+  },
+  /** A routed IPv6 prefix for the subnet (each host: prefix | its IPv4); null turns IPv6 off. */
+  'subnet.set-ipv6': {
+    params: z.strictObject({
+      subnet: text('a CIDR string'),
+      prefix: text('an IPv6 prefix string or null').nullable(),
+    }),
+    result: subnetInfo.extend({ warnings: z.array(z.string()) }),
+  },
   'device.list': {
     params: z.strictObject({ subnet: text('a CIDR string') }),
     result: z.array(deviceInfo),
@@ -139,7 +213,22 @@ export const tunnelMethods = {
       name: text('a string'),
       ip: text('an IPv4 address string').optional(),
       publicKey: text('a base64 key string').optional(),
+      kind: deviceKindSchema.optional(),
     }),
+    result: addedDevice,
+  },
+  /** Sets the kind (and resets what it allows); demotion to client removes its forwards. */
+  'device.set-kind': {
+    params: z.strictObject({
+      subnet: text('a CIDR string'),
+      ip: text('an IPv4 string'),
+      kind: deviceKindSchema,
+    }),
+    result: addedDevice,
+  },
+  /** The public IPv4 this device leaves by and is reached on; null: its subnet's. */
+  'device.set-wan': {
+    params: z.strictObject({ subnet: text('a CIDR string'), ip: text('an IPv4 string'), wanIp }),
     result: addedDevice,
   },
   'device.remove': {
@@ -182,6 +271,34 @@ export const tunnelMethods = {
       label: text('a string').nullable().optional(),
     }),
     result: forwardInfo,
+  },
+  'pinhole.list': { params: none, result: z.array(pinholeInfo) },
+  /** Opens `count` ports from `externalPort` on a device's IPv6 address (an upsert). */
+  'pinhole.add': {
+    params: z.strictObject({
+      ...pinholeKey,
+      internalPort: port.nullable().optional(),
+      label: text('a string').nullable().optional(),
+      count: z.number().int({ error: 'must be a whole number' }).min(1).max(65535).optional(),
+    }),
+    result: pinholeInfo,
+  },
+  'pinhole.remove': { params: z.strictObject(pinholeKey), result: z.null() },
+  'pinhole.set-enabled': {
+    params: z.strictObject({ ...pinholeKey, enabled: z.boolean({ error: 'must be a boolean' }) }),
+    result: pinholeInfo,
+  },
+  'pinhole.update-label': {
+    params: z.strictObject({ ...pinholeKey, label: text('a string').nullable().optional() }),
+    result: pinholeInfo,
+  },
+  'http-redirect.list': { params: none, result: z.array(redirectInfo) },
+  'http-redirect.set-enabled': {
+    params: z.strictObject({
+      ip: text('an IPv4 string'),
+      enabled: z.boolean({ error: 'must be a boolean' }),
+    }),
+    result: redirectInfo,
   },
   'wan.show': { params: none, result: wanInfo },
   'wan.set': { params: z.strictObject({ ip: text('an IPv4 string') }), result: wanInfo },

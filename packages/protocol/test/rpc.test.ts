@@ -55,7 +55,15 @@ describe('RpcDispatcher', () => {
 
   it('names the field of bad params, refuses unknown ones', async () => {
     const d = new RpcDispatcher();
-    d.register('subnet.add', (p) => ({ subnet: p.subnet, name: p.name, network: '', devices: 0 }));
+    d.register('subnet.add', (p) => ({
+      subnet: p.subnet,
+      name: p.name,
+      network: '',
+      devices: 0,
+      wanIp: null,
+      ipv6: null,
+      gatewayIpv6: null,
+    }));
     const missing = errorOf(
       await d.handle({ method: 'subnet.add', params: { subnet: 'x' } }, ROOT)
     );
