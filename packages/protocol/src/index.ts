@@ -39,10 +39,18 @@ export {
 } from './errors.ts';
 export {
   canonicalIp,
+  type IPv4Cidr,
+  type IPv4Prefix,
+  ipv4PrefixContains,
+  ipv4PrefixesOverlap,
+  ipv4PrefixLast,
+  ipv4PrefixMask,
   ipv4ToNumber,
   isPublicIPv4,
   isUsableIPv4,
+  numberToIPv4,
   type ParsedIp,
+  parseIPv4Cidr,
   parseIp,
 } from './ip.ts';
 export { parseListen } from './listen.ts';

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: MIT
 /**
- * IP addresses for the control plane, on ipaddr.js (https://github.com/whitequark/ipaddr.js):
- * strict parsing (IPv4 only as four decimal parts without leading zeros, which some parsers
- * read as octal; IPv6 without zone), canonical text (RFC 5952: lowercase, compressed), bytes,
- * and which IPv4 addresses a VPS's public side can have. wg-core keeps its own byte-level parser
- * for the packet path.
+ * IP addresses and prefixes for the control plane, on ipaddr.js
+ * (https://github.com/whitequark/ipaddr.js): strict parsing (IPv4 only as four decimal parts
+ * without leading zeros, which some parsers read as octal; IPv6 without zone; prefix lengths in
+ * decimal without leading zeros), canonical text (RFC 5952: lowercase, compressed), bytes, IPv4
+ * prefixes as unsigned 32-bit numbers (containment, overlap), IPv6 prefixes, and which IPv4
+ * addresses a VPS's public side can have. The one IP module of the control plane (nat and tunnel
+ * are thin over it); wg-core keeps its own byte-level parser for the packet path.
  * @module
  */
 
@@ -80,4 +82,79 @@ export function isUsableIPv4(text: string): boolean {
   if (n === null) return false;
   const top = n >>> 24;
   return top !== 0 && top !== 127 && top < 224 && n >>> 16 !== 0xa9fe;
+}
+
+/** An IPv4 prefix as numbers: `network` has no host bits set. */
+export interface IPv4Prefix {
+  readonly network: number;
+  readonly length: number;
+}
+
+/** `a.b.c.d/len` as written: `address` may have host bits, `prefix` has none. */
+export interface IPv4Cidr {
+  readonly address: number;
+  readonly prefix: IPv4Prefix;
+}
+
+/**
+ * The gate in front of ipaddr.js's `parseCIDR`, which reads the address with its lenient parser
+ * (octal, hex, fewer parts: `010.0.0.1/8` is 8.0.0.1/8) and the length with `parseInt` (`/024`
+ * is /24):
+ * https://github.com/whitequark/ipaddr.js/blob/dc55282780d8702bac31ef012ca52e4a77fbca1f/lib/ipaddr.js#L415
+ * The address must pass `parseIp` (no brackets), the length be decimal without leading zeros.
+ */
+function isStrictCidr(text: string, family: 4 | 6): boolean {
+  const slash = text.indexOf('/');
+  if (slash < 0 || text.startsWith('[')) return false;
+  const lengthText = text.slice(slash + 1);
+  if (!/^(0|[1-9][0-9]{0,2})$/.test(lengthText)) return false;
+  return (
+    Number(lengthText) <= (family === 4 ? 32 : 128) &&
+    parseIp(text.slice(0, slash))?.family === family
+  );
+}
+
+function v4(value: number): ipaddr.IPv4 {
+  return new ipaddr.IPv4([value >>> 24, (value >>> 16) & 255, (value >>> 8) & 255, value & 255]);
+}
+
+function v4Number(address: ipaddr.IPv4): number {
+  return address.octets.reduce((value, octet) => value * 256 + octet, 0);
+}
+
+/**
+ * Parses `a.b.c.d/len` strictly (see `parseIp`; the length is decimal, 0..32, without leading
+ * zeros); null when it is not one. Host bits are allowed: the caller decides.
+ * @example parseIPv4Cidr('10.59.7.1/24')?.prefix // { network: 0x0a3b0700, length: 24 }
+ */
+export function parseIPv4Cidr(text: string): IPv4Cidr | null {
+  if (!isStrictCidr(text, 4)) return null;
+  const [address, length] = ipaddr.IPv4.parseCIDR(text);
+  const network = ipaddr.IPv4.networkAddressFromCIDR(text);
+  return { address: v4Number(address), prefix: { network: v4Number(network), length } };
+}
+
+/** An unsigned 32-bit number as a dotted quad (the inverse of `ipv4ToNumber`). */
+export function numberToIPv4(value: number): string {
+  return v4(value).toString();
+}
+
+/** The netmask of a prefix length (0..32) as an unsigned number (`/0` is 0). */
+export function ipv4PrefixMask(length: number): number {
+  return length === 0 ? 0 : (0xffffffff << (32 - length)) >>> 0;
+}
+
+/** The last address of a prefix (its broadcast address when the prefix is a LAN). */
+export function ipv4PrefixLast(prefix: IPv4Prefix): number {
+  return (prefix.network | ~ipv4PrefixMask(prefix.length)) >>> 0;
+}
+
+/** True when the first `prefix.length` bits of `address` are the prefix's (ipaddr.js `match`). */
+export function ipv4PrefixContains(prefix: IPv4Prefix, address: number): boolean {
+  return v4(address).match(v4(prefix.network), prefix.length);
+}
+
+/** True when two prefixes share an address: they agree on the bits of the shorter one. */
+export function ipv4PrefixesOverlap(a: IPv4Prefix, b: IPv4Prefix): boolean {
+  return v4(a.network).match(v4(b.network), Math.min(a.length, b.length));
 }

@@ -3,11 +3,17 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   canonicalIp,
+  ipv4PrefixContains,
+  ipv4PrefixesOverlap,
+  ipv4PrefixLast,
+  ipv4PrefixMask,
   ipv4ToNumber,
   isInterfaceName,
   isPublicIPv4,
   isUsableIPv4,
   nameProblem,
+  numberToIPv4,
+  parseIPv4Cidr,
   parseIp,
   parseListen,
 } from '../src/index.ts';
@@ -46,6 +52,57 @@ describe('IP addresses', () => {
       assert.equal(isPublicIPv4(ip), pub, `${ip} public`);
       assert.equal(isUsableIPv4(ip), usable, `${ip} usable`);
     }
+  });
+
+  it('formats numbers back to dotted quads', () => {
+    for (const text of ['0.0.0.0', '10.59.7.1', '192.0.2.255', '255.255.255.255']) {
+      assert.equal(numberToIPv4(ipv4ToNumber(text) as number), text);
+    }
+  });
+
+  it('parses IPv4 CIDRs strictly, keeping the host and masking the network', () => {
+    assert.deepEqual(parseIPv4Cidr('10.59.7.1/24'), {
+      address: 0x0a3b0701,
+      prefix: { network: 0x0a3b0700, length: 24 },
+    });
+    assert.deepEqual(parseIPv4Cidr('0.0.0.0/0'), { address: 0, prefix: { network: 0, length: 0 } });
+    assert.deepEqual(parseIPv4Cidr('255.255.255.255/32')?.prefix, {
+      network: 0xffffffff,
+      length: 32,
+    });
+    // ipaddr.js's own parseCIDR takes the first four (octal, hex, a short form, parseInt length)
+    for (const bad of [
+      '010.0.0.1/8',
+      '0x0a.0.0.1/8',
+      '10.1/16',
+      '10.59.7.1/024',
+      '10.59.7.1/+24',
+      '10.59.7.1/33',
+      '10.59.7.1/',
+      '10.59.7.1',
+      '[10.59.7.1]/24',
+      '10.59.7.1/24 ',
+      '2001:db8::/32',
+    ]) {
+      assert.equal(parseIPv4Cidr(bad), null, bad);
+    }
+  });
+
+  it('answers IPv4 prefix containment and overlap', () => {
+    const prefix = (text: string) => parseIPv4Cidr(text)!.prefix;
+    const lan = prefix('10.59.7.1/24');
+    assert.equal(ipv4PrefixMask(24), 0xffffff00);
+    assert.equal(ipv4PrefixMask(0), 0);
+    assert.equal(ipv4PrefixLast(lan), 0x0a3b07ff);
+    assert.equal(ipv4PrefixContains(lan, 0x0a3b0702), true);
+    assert.equal(ipv4PrefixContains(lan, 0x0a3b0800), false);
+    assert.equal(ipv4PrefixContains(prefix('0.0.0.0/0'), 0xffffffff), true);
+    assert.equal(ipv4PrefixContains(prefix('10.59.7.1/32'), 0x0a3b0701), true);
+    assert.equal(ipv4PrefixContains(prefix('10.59.7.1/32'), 0x0a3b0702), false);
+    assert.equal(ipv4PrefixesOverlap(prefix('10.59.0.0/16'), lan), true);
+    assert.equal(ipv4PrefixesOverlap(lan, prefix('10.59.0.0/16')), true);
+    assert.equal(ipv4PrefixesOverlap(lan, prefix('10.59.8.0/24')), false);
+    assert.equal(ipv4PrefixesOverlap(prefix('224.0.0.0/3'), prefix('240.0.0.0/4')), true);
   });
 
   it('reads listen addresses', () => {
