@@ -158,3 +158,71 @@ export function ipv4PrefixContains(prefix: IPv4Prefix, address: number): boolean
 export function ipv4PrefixesOverlap(a: IPv4Prefix, b: IPv4Prefix): boolean {
   return v4(a.network).match(v4(b.network), Math.min(a.length, b.length));
 }
+
+/** An IPv6 prefix: its network (host bits cleared) as RFC 5952 text and as 16 bytes. */
+export interface IPv6Prefix {
+  readonly network: string;
+  readonly length: number;
+  readonly bytes: Uint8Array;
+}
+
+/**
+ * Parses `address/len` (IPv6 as `parseIp` takes it, without brackets or zone; the length
+ * decimal, 0..128, without leading zeros); null when it is not one. Host bits are cleared.
+ * @example parseIPv6Prefix('2001:DB8:1::5/64')?.network // '2001:db8:1::'
+ */
+export function parseIPv6Prefix(text: string): IPv6Prefix | null {
+  if (!isStrictCidr(text, 6)) return null;
+  const [, length] = ipaddr.IPv6.parseCIDR(text);
+  const network = ipaddr.IPv6.networkAddressFromCIDR(text);
+  return {
+    network: network.toRFC5952String(),
+    length,
+    bytes: Uint8Array.from(network.toByteArray()),
+  };
+}
+
+/**
+ * The IPv6 address of an IPv4 one inside an IPv6 prefix: the prefix's network with the IPv4
+ * address in its low 32 bits, or only in the bits the prefix leaves when it is longer than /96.
+ * For a /96 this is the layout of RFC 6052 §2.2. A subnet's IPv6 side numbers its devices this
+ * way, so a device's two addresses share their low bits.
+ * @throws RangeError when `prefix` is not 16 bytes with a length 0..128 or `ipv4` not a uint32
+ * @example ipv6WithIPv4(parseIPv6Prefix('2001:db8:1::/64')!, 0x0a3b0702) // '2001:db8:1::a3b:702'
+ */
+export function ipv6WithIPv4(prefix: Pick<IPv6Prefix, 'bytes' | 'length'>, ipv4: number): string {
+  const { bytes, length } = prefix;
+  if (bytes.length !== 16 || !Number.isInteger(length) || length < 0 || length > 128) {
+    throw new RangeError(
+      `Invalid IPv6 prefix "/${length}" of ${bytes.length} bytes: expected 16 bytes, length 0..128`
+    );
+  }
+  if (!Number.isInteger(ipv4) || ipv4 < 0 || ipv4 > 0xffffffff) {
+    throw new RangeError(`Invalid IPv4 number "${ipv4}": expected an integer 0..4294967295`);
+  }
+  const mask = ipaddr.IPv6.subnetMaskFromPrefixLength(length).toByteArray();
+  const low = v4(ipv4).octets;
+  // the network's bits from the prefix, the rest from the IPv4 address's low bits
+  const out = mask.map((m, i) => {
+    const host = i < 12 ? 0 : (low[i - 12] ?? 0);
+    return ((bytes[i] ?? 0) & m) | (host & ~m & 0xff);
+  });
+  return new ipaddr.IPv6(out).toRFC5952String();
+}
+
+/**
+ * True when `address` is an IPv6 literal (as `parseIp` takes it) inside `prefix`
+ * (ipaddr.js `match`); false for anything else, IPv4 included.
+ * @example ipv6PrefixContains(parseIPv6Prefix('2001:db8:1::/64')!, '2001:db8:1::a3b:702') // true
+ */
+export function ipv6PrefixContains(
+  prefix: Pick<IPv6Prefix, 'bytes' | 'length'>,
+  address: string
+): boolean {
+  const ip = parseIp(address);
+  if (ip?.family !== 6) return false;
+  return new ipaddr.IPv6(Array.from(ip.bytes)).match(
+    new ipaddr.IPv6(Array.from(prefix.bytes)),
+    prefix.length
+  );
+}

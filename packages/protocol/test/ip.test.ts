@@ -8,12 +8,15 @@ import {
   ipv4PrefixLast,
   ipv4PrefixMask,
   ipv4ToNumber,
+  ipv6PrefixContains,
+  ipv6WithIPv4,
   isInterfaceName,
   isPublicIPv4,
   isUsableIPv4,
   nameProblem,
   numberToIPv4,
   parseIPv4Cidr,
+  parseIPv6Prefix,
   parseIp,
   parseListen,
 } from '../src/index.ts';
@@ -103,6 +106,64 @@ describe('IP addresses', () => {
     assert.equal(ipv4PrefixesOverlap(lan, prefix('10.59.0.0/16')), true);
     assert.equal(ipv4PrefixesOverlap(lan, prefix('10.59.8.0/24')), false);
     assert.equal(ipv4PrefixesOverlap(prefix('224.0.0.0/3'), prefix('240.0.0.0/4')), true);
+  });
+
+  it('parses IPv6 prefixes strictly, clearing the host bits', () => {
+    const prefix = parseIPv6Prefix('2001:DB8:1:0::5/64');
+    assert.equal(prefix?.network, '2001:db8:1::');
+    assert.equal(prefix?.length, 64);
+    assert.deepEqual(
+      prefix?.bytes,
+      Uint8Array.from([0x20, 1, 0xd, 0xb8, 0, 1, ...Array(10).fill(0)])
+    );
+    assert.equal(parseIPv6Prefix('2001:db8::1/128')?.network, '2001:db8::1');
+    assert.equal(parseIPv6Prefix('2001:db8::1/0')?.network, '::');
+    assert.equal(parseIPv6Prefix('2001:db8:ffff::/33')?.network, '2001:db8:8000::');
+    for (const bad of [
+      '2001:db8::/064',
+      '2001:db8::/129',
+      '2001:db8::',
+      '[2001:db8::]/64',
+      'fe80::%eth0/64',
+      '2001:db8:::/64',
+      '10.59.0.0/16',
+      '2001:db8::/64 ',
+    ]) {
+      assert.equal(parseIPv6Prefix(bad), null, bad);
+    }
+  });
+
+  it('puts an IPv4 address in the low bits of an IPv6 prefix', () => {
+    const at = (prefix: string, ipv4: string) =>
+      ipv6WithIPv4(parseIPv6Prefix(prefix)!, ipv4ToNumber(ipv4)!);
+    assert.equal(at('2001:db8:1::/64', '10.59.7.2'), '2001:db8:1::a3b:702');
+    // the /96 examples of RFC 6052 §2.4: 2001:db8:122:344::192.0.2.33, 64:ff9b::192.0.2.33
+    assert.equal(at('2001:db8:122:344::/96', '192.0.2.33'), '2001:db8:122:344::c000:221');
+    assert.equal(at('64:ff9b::/96', '192.0.2.33'), '64:ff9b::c000:221');
+    // longer than /96: only the bits the prefix leaves come from the IPv4 address
+    assert.equal(at('2001:db8:1::ab00:0/104', '10.59.7.2'), '2001:db8:1::ab3b:702');
+    assert.equal(at('2001:db8:1::ab00:0/120', '10.59.7.2'), '2001:db8:1::ab00:2');
+    assert.equal(at('2001:db8:1::ab00:1/128', '10.59.7.2'), '2001:db8:1::ab00:1');
+    assert.equal(at('::/0', '255.255.255.255'), '::ffff:ffff');
+    const prefix = parseIPv6Prefix('2001:db8:1::/64')!;
+    assert.throws(() => ipv6WithIPv4(prefix, 2 ** 32), RangeError);
+    assert.throws(() => ipv6WithIPv4(prefix, -1), RangeError);
+    assert.throws(() => ipv6WithIPv4({ bytes: new Uint8Array(4), length: 24 }, 1), RangeError);
+    assert.throws(() => ipv6WithIPv4({ ...prefix, length: 129 }, 1), RangeError);
+  });
+
+  it('answers IPv6 prefix containment', () => {
+    const prefix = parseIPv6Prefix('2001:db8:1::/64')!;
+    assert.equal(ipv6PrefixContains(prefix, '2001:db8:1::a3b:702'), true);
+    assert.equal(ipv6PrefixContains(prefix, '2001:DB8:1:0:ffff:ffff:ffff:ffff'), true);
+    assert.equal(ipv6PrefixContains(prefix, '2001:db8:1:1::'), false);
+    assert.equal(ipv6PrefixContains(prefix, '2001:db8:2::1'), false);
+    assert.equal(ipv6PrefixContains(parseIPv6Prefix('::/0')!, '2001:db8:2::1'), true);
+    assert.equal(ipv6PrefixContains(parseIPv6Prefix('2001:db8:1::/127')!, '2001:db8:1::1'), true);
+    assert.equal(ipv6PrefixContains(parseIPv6Prefix('2001:db8:1::/127')!, '2001:db8:1::2'), false);
+    for (const bad of ['10.59.7.2', '2001:db8:1::1%eth0', '2001:db8:1::/64', 'x']) {
+      assert.equal(ipv6PrefixContains(prefix, bad), false, bad);
+    }
   });
 
   it('reads listen addresses', () => {
