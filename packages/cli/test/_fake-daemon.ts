@@ -47,13 +47,48 @@ export function cannedResults(): { [M in TunnelMethodName]: Result<M> } {
     detected: '203.0.113.5',
     interfaces: ['eth0'],
   };
+  const noV6 = { wanIp: null, ipv6: null, gatewayIpv6: null };
+  const home = {
+    ...noV6,
+    subnet: '10.59.7.1/24',
+    name: 'Home',
+    network: '10.59.7.0/24',
+    devices: 0,
+  };
+  const added = {
+    subnet: '10.59.7.1/24',
+    name: 'phone',
+    ip: '10.59.7.2',
+    publicKey: KEY_A,
+    ownKey: false,
+    kind: 'client' as const,
+    ipv6: null,
+  };
+  const pinhole = {
+    gua: '2001:db8:7::a3b:702',
+    externalPort: 443,
+    internalPort: 443,
+    count: 1,
+    label: 'web',
+    enabled: true,
+    subnet: '10.59.7.1/24',
+    ip: '10.59.7.2',
+    name: 'phone',
+  };
   return {
     'subnet.list': [
-      { subnet: '10.59.7.1/24', name: 'Home', network: '10.59.7.0/24', devices: 2 },
-      { subnet: '10.59.9.1/24', name: 'Lab', network: '10.59.9.0/24', devices: 0 },
+      { ...home, devices: 2 },
+      { ...noV6, subnet: '10.59.9.1/24', name: 'Lab', network: '10.59.9.0/24', devices: 0 },
     ],
-    'subnet.add': { subnet: '10.59.7.1/24', name: 'Home', network: '10.59.7.0/24', devices: 0 },
+    'subnet.add': home,
     'subnet.remove': null,
+    'subnet.set-wan': { ...home, wanIp: '198.51.100.7' },
+    'subnet.set-ipv6': {
+      ...home,
+      ipv6: '2001:db8:7::/64',
+      gatewayIpv6: '2001:db8:7::a3b:701',
+      warnings: [],
+    },
     'device.list': [
       {
         subnet: '10.59.7.1/24',
@@ -61,6 +96,10 @@ export function cannedResults(): { [M in TunnelMethodName]: Result<M> } {
         ip: '10.59.7.2',
         publicKey: KEY_A,
         ownKey: false,
+        kind: 'client',
+        wanIp: null,
+        effectiveWanIp: '203.0.113.5',
+        ipv6: null,
         endpoint: '198.51.100.20:41234',
         lastHandshake: '2026-11-25T11:59:18.000Z',
         rxBytes: 1536,
@@ -73,6 +112,10 @@ export function cannedResults(): { [M in TunnelMethodName]: Result<M> } {
         ip: '10.59.7.10',
         publicKey: KEY_B,
         ownKey: true,
+        kind: 'server',
+        wanIp: '198.51.100.7',
+        effectiveWanIp: '198.51.100.7',
+        ipv6: null,
         endpoint: null,
         lastHandshake: null,
         rxBytes: 0,
@@ -80,13 +123,9 @@ export function cannedResults(): { [M in TunnelMethodName]: Result<M> } {
         online: false,
       },
     ],
-    'device.add': {
-      subnet: '10.59.7.1/24',
-      name: 'phone',
-      ip: '10.59.7.2',
-      publicKey: KEY_A,
-      ownKey: false,
-    },
+    'device.add': added,
+    'device.set-kind': { ...added, kind: 'server' },
+    'device.set-wan': added,
     'device.remove': null,
     'device.show-config': {
       subnet: '10.59.7.1/24',
@@ -100,6 +139,7 @@ export function cannedResults(): { [M in TunnelMethodName]: Result<M> } {
       {
         source: '203.0.113.5:443',
         target: '10.59.7.2:443',
+        externalIp: '203.0.113.5',
         protocol: 'both',
         label: 'web',
         enabled: true,
@@ -109,6 +149,7 @@ export function cannedResults(): { [M in TunnelMethodName]: Result<M> } {
       {
         source: '203.0.113.5:27015-27030',
         target: '10.59.7.10:27015',
+        externalIp: '203.0.113.5',
         protocol: 'udp',
         label: null,
         enabled: false,
@@ -119,6 +160,7 @@ export function cannedResults(): { [M in TunnelMethodName]: Result<M> } {
     'port-forward.add': {
       source: '203.0.113.5:8080',
       target: '10.59.7.2:80',
+      externalIp: '203.0.113.5',
       protocol: 'tcp',
       label: 'web',
       enabled: true,
@@ -129,6 +171,7 @@ export function cannedResults(): { [M in TunnelMethodName]: Result<M> } {
     'port-forward.set-enabled': {
       source: '203.0.113.5:8080',
       target: '10.59.7.2:80',
+      externalIp: '203.0.113.5',
       protocol: 'both',
       label: null,
       enabled: false,
@@ -138,12 +181,23 @@ export function cannedResults(): { [M in TunnelMethodName]: Result<M> } {
     'port-forward.update-label': {
       source: '203.0.113.5:8080',
       target: '10.59.7.2:80',
+      externalIp: '203.0.113.5',
       protocol: 'both',
       label: 'web server',
       enabled: true,
       packets: 0,
       bytes: 0,
     },
+    'pinhole.list': [pinhole, { ...pinhole, externalPort: 8443, internalPort: 443, label: null }],
+    'pinhole.add': pinhole,
+    'pinhole.remove': null,
+    'pinhole.set-enabled': { ...pinhole, enabled: false },
+    'pinhole.update-label': { ...pinhole, label: 'web server' },
+    'http-redirect.list': [
+      { ip: '203.0.113.5', enabled: true, forwarded: false },
+      { ip: '198.51.100.7', enabled: false, forwarded: true },
+    ],
+    'http-redirect.set-enabled': { ip: '203.0.113.5', enabled: false, forwarded: false },
     'wan.show': wan,
     'wan.set': { ...wan, address: '198.51.100.7', source: 'override', override: '198.51.100.7' },
     'wan.auto': wan,

@@ -355,7 +355,7 @@ describe('human output', () => {
 
   it('control characters from the daemon do not reach the terminal', async () => {
     d.handle('subnet.list', () => [
-      { subnet: '10.59.7.1/24', name: 'evil\u001b[2Jname', network: '10.59.7.0/24', devices: 0 },
+      { ...cannedResults()['subnet.add'], name: 'evil\u001b[2Jname' },
     ]);
     const o = await cli(['subnet', 'list'], d.env);
     d.handle('subnet.list', () => cannedResults()['subnet.list']);
