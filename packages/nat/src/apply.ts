@@ -20,7 +20,7 @@ import {
 } from './rules.ts';
 import type { NftBatch, NftListing, NftObject } from './schema.ts';
 import { type NatState, validateState } from './state.ts';
-import { FORWARDING_SYSCTLS, procSysctl, type Sysctl } from './sysctl.ts';
+import { forwardingSysctls, procSysctl, type Sysctl } from './sysctl.ts';
 
 export interface NatOptions {
   /** How nft is run; the real binary by default. */
@@ -125,7 +125,7 @@ export async function applyState(
   await runBatch(nft, 'apply the ruleset', batch);
   const sysctl = options.sysctl === undefined ? procSysctl() : options.sysctl;
   if (sysctl !== null) {
-    for (const [name, value] of Object.entries(FORWARDING_SYSCTLS)) await sysctl.write(name, value);
+    for (const [name, value] of forwardingSysctls(config)) await sysctl.write(name, value);
   }
   const drift =
     options.verify === false ? [] : compareTable(tableObjects(config), await readTable({ nft }));

@@ -30,9 +30,13 @@ export type {
   Egress,
   Forward,
   ForwardState,
+  HostEgress,
+  HostEgressState,
   NatConfig,
   NatIssue,
   NatState,
+  Pinhole,
+  PinholeState,
   Protocol,
   ReservedPort,
   Subnet,
@@ -42,4 +46,4 @@ export type {
 } from './state.ts';
 export { NatStateError, validateState } from './state.ts';
 export type { Sysctl } from './sysctl.ts';
-export { FORWARDING_SYSCTLS, procSysctl } from './sysctl.ts';
+export { FORWARDING_SYSCTLS, forwardingSysctls, procSysctl } from './sysctl.ts';

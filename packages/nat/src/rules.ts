@@ -42,7 +42,13 @@ import type {
   NftSet,
   NftStatement,
 } from './schema.ts';
-import { type Forward, type NatConfig, type NatState, validateState } from './state.ts';
+import {
+  type Forward,
+  type NatConfig,
+  type NatState,
+  type Pinhole,
+  validateState,
+} from './state.ts';
 
 /** The family of our table: one table covers IPv4 NAT and the IPv6 side of isolation. */
 export const TABLE_FAMILY = 'inet';
@@ -83,6 +89,23 @@ const MASQUERADE: NftStatement = { masquerade: null };
 const jump = (target: string): NftStatement => ({ jump: { target } });
 const counter = (name: string): NftStatement => ({ counter: name });
 const CT_DNAT = match(ct('status'), 'dnat', 'in');
+const IPV4_ONLY = match(meta('nfproto'), 'ipv4');
+const prefix6 = (text: string): Json => {
+  const [addr = '', len = '128'] = text.split('/');
+  return { prefix: { addr, len: Number(len) } };
+};
+
+/** A pinhole's DNAT when it remaps ports: one port, or a range through a map. */
+function pinholeDnat(p: Pinhole): NftStatement {
+  const { first, last } = p.ports;
+  if (first === last) return { dnat: { family: 'ip6', addr: p.address, port: p.internalPort } };
+  const pairs: Json[] = [];
+  for (let port = first; port <= last; port++) {
+    pairs.push([port, { concat: [p.address, p.internalPort + port - first] }]);
+  }
+  const key = payload('th', 'dport');
+  return { dnat: { family: 'ip6', addr: { map: { key, data: { set: pairs } } } } };
+}
 
 function chain(name: string, base?: Pick<NftChain, 'type' | 'hook' | 'prio'>): NftChain {
   return base === undefined
@@ -169,6 +192,19 @@ function tableRules(config: NatConfig, enabled: readonly Forward[]): NftRule[] {
     add('output', match(payload('ip', 'daddr'), oneOrSet(publicList)), jump('port-forwards'));
   }
 
+  // IPv6 pinholes that remap ports: DNAT on the way in (the device's address stays the same)
+  const remapped = config.pinholes.filter((p) => p.internalPort !== p.ports.first);
+  for (const p of remapped) {
+    add(
+      'prerouting',
+      match(meta('iifname'), wans),
+      match(payload('ip6', 'daddr'), p.address),
+      match(meta('l4proto'), { set: ['tcp', 'udp'] }),
+      match(payload('th', 'dport'), ports(p.ports)),
+      pinholeDnat(p)
+    );
+  }
+
   // forwards with an explicit address first, so they win over the WAN-wide ones
   const ordered = [
     ...enabled.filter((f) => f.address !== null),
@@ -202,6 +238,20 @@ function tableRules(config: NatConfig, enabled: readonly Forward[]): NftRule[] {
     match(ct('state'), ['established', 'related'], 'in'),
     ACCEPT
   );
+  // IPv6 pinholes: new flows to the open ports of one device (after a remap's DNAT, its ports)
+  for (const p of config.pinholes) {
+    const internal = { first: p.internalPort, last: p.internalPort + p.ports.last - p.ports.first };
+    add(
+      'forward',
+      oifTunnel,
+      fromOutside,
+      ...(p.internalPort !== p.ports.first ? [CT_DNAT] : []),
+      match(payload('ip6', 'daddr'), p.address),
+      match(meta('l4proto'), { set: ['tcp', 'udp'] }),
+      match(payload('th', 'dport'), ports(internal)),
+      ACCEPT
+    );
+  }
   add('forward', oifTunnel, fromOutside, DROP);
   for (const subnet of config.subnets) {
     const inside = prefix(subnet.prefix);
@@ -213,6 +263,17 @@ function tableRules(config: NatConfig, enabled: readonly Forward[]): NftRule[] {
       match(payload('ip', 'daddr'), inside),
       ACCEPT
     );
+    if (subnet.ipv6 !== null) {
+      const inside6 = prefix6(subnet.ipv6);
+      add(
+        'forward',
+        iifTunnel,
+        oifTunnel,
+        match(payload('ip6', 'saddr'), inside6),
+        match(payload('ip6', 'daddr'), inside6),
+        ACCEPT
+      );
+    }
   }
   add('forward', iifTunnel, oifTunnel, counter(ISOLATION_COUNTER), DROP);
   for (const subnet of config.subnets) {
@@ -224,6 +285,15 @@ function tableRules(config: NatConfig, enabled: readonly Forward[]): NftRule[] {
       match(payload('ip', 'saddr'), prefix(subnet.prefix)),
       DROP
     );
+    if (subnet.ipv6 !== null) {
+      add(
+        'forward',
+        iifTunnel,
+        match(meta('oifname'), wans),
+        match(payload('ip6', 'saddr'), prefix6(subnet.ipv6)),
+        DROP
+      );
+    }
   }
 
   // forward-flows: ICMP errors about a flow (PMTU) pass, then one rule per forward and protocol
@@ -238,14 +308,24 @@ function tableRules(config: NatConfig, enabled: readonly Forward[]): NftRule[] {
   // postrouting: hairpin always masquerades (a device or the VPS would get replies from the
   // wrong address), visitors unless their forward keeps the source
   add('postrouting', oifTunnel, CT_DNAT, match(payload('ip', 'saddr'), '@subnets'), MASQUERADE);
-  add('postrouting', oifTunnel, CT_DNAT, match(fibType('saddr'), 'local'), MASQUERADE);
+  add('postrouting', oifTunnel, CT_DNAT, IPV4_ONLY, match(fibType('saddr'), 'local'), MASQUERADE);
   for (const forward of enabled) {
     if (!forward.keepSource) continue;
     for (const protocol of forward.protocols) {
       add('postrouting', oifTunnel, CT_DNAT, ...flowMatch(forward, protocol), ACCEPT);
     }
   }
-  add('postrouting', oifTunnel, CT_DNAT, MASQUERADE);
+  // IPv4 only: a pinhole's remapped IPv6 flow keeps the visitor's address
+  add('postrouting', oifTunnel, CT_DNAT, IPV4_ONLY, MASQUERADE);
+  for (const egress of config.hostEgress) {
+    const to: NftStatement = { snat: { family: 'ip', addr: formatIPv4(egress.address) } };
+    add(
+      'postrouting',
+      match(meta('oifname'), wans),
+      match(payload('ip', 'saddr'), formatIPv4(egress.source)),
+      to
+    );
+  }
   for (const subnet of config.subnets) {
     const from = match(payload('ip', 'saddr'), prefix(subnet.prefix));
     if (subnet.egress.kind === 'masquerade')

@@ -20,6 +20,7 @@
  * @module
  */
 
+import { canonicalIp, isInterfaceName, parseIp } from '@start-tunnel/protocol';
 import {
   formatIPv4,
   formatPortRange,
@@ -64,6 +65,30 @@ export interface SubnetState {
    * the WAN interface's own address), `none`, or an IPv4 address to SNAT to.
    */
   readonly egress?: string | undefined;
+  /**
+   * The subnet's routed IPv6 prefix (`2001:db8:7::/64`): its devices go out with their own
+   * addresses (no NAT for IPv6) and talk to each other; nothing comes in except pinholes.
+   */
+  readonly ipv6?: string | undefined;
+}
+
+/** One device leaving by an address of its own: `ip saddr SOURCE` SNAT to `address`. */
+export interface HostEgressState {
+  /** The device's IPv4 address. */
+  readonly source: string;
+  /** The public IPv4 it leaves by. */
+  readonly address: string;
+}
+
+/** Ports of a device's IPv6 address open to the internet (TCP and UDP). */
+export interface PinholeState {
+  /** The device's IPv6 address, inside a subnet's `ipv6` prefix. */
+  readonly address: string;
+  /** `443` or `8000-8100`. */
+  readonly ports: string;
+  /** The first port on the device when it differs (a remap by DNAT). */
+  readonly internalPort?: number | undefined;
+  readonly enabled?: boolean | undefined;
 }
 
 export interface ForwardState {
@@ -97,6 +122,9 @@ export interface NatState {
   readonly subnets: readonly SubnetState[];
   readonly forwards: readonly ForwardState[];
   readonly reserved?: readonly ReservedPort[] | undefined;
+  /** Devices with a WAN address of their own (their SNAT goes before their subnet's). */
+  readonly hostEgress?: readonly HostEgressState[] | undefined;
+  readonly pinholes?: readonly PinholeState[] | undefined;
 }
 
 export type Egress =
@@ -109,6 +137,21 @@ export interface Subnet {
   /** The VPS's own address in the subnet, when the CIDR was written with it. */
   readonly gateway: number | null;
   readonly egress: Egress;
+  /** Canonical IPv6 prefix text, or null. */
+  readonly ipv6: string | null;
+}
+
+export interface HostEgress {
+  readonly source: number;
+  readonly address: number;
+}
+
+export interface Pinhole {
+  /** Canonical IPv6 address text. */
+  readonly address: string;
+  readonly ports: PortRange;
+  /** First port on the device (equal to `ports.first` when not remapped). */
+  readonly internalPort: number;
 }
 
 export interface Forward {
@@ -138,6 +181,9 @@ export interface NatConfig {
   readonly subnets: readonly Subnet[];
   /** Every forward, enabled or not, in state order. */
   readonly forwards: readonly Forward[];
+  readonly hostEgress: readonly HostEgress[];
+  /** Enabled pinholes only. */
+  readonly pinholes: readonly Pinhole[];
 }
 
 /** One problem found by `validateState`: the field's path and a sentence about it. */
@@ -156,7 +202,6 @@ export class NatStateError extends TypeError {
   }
 }
 
-const INTERFACE_NAME = /^[A-Za-z0-9_.+-]{1,15}$/;
 const LABEL_MAX = 100;
 
 /** Quotes a value for a message: strings JSON-escaped, anything else in double quotes. */
@@ -206,8 +251,8 @@ class Checker {
       this.missing(path, 'an interface name is required');
       return null;
     }
-    if (typeof value !== 'string' || !INTERFACE_NAME.test(value) || /^\.\.?$/.test(value)) {
-      this.invalid(path, value, 'expected 1 to 15 letters, digits, "_", "-", "." or "+"');
+    if (typeof value !== 'string' || !isInterfaceName(value)) {
+      this.invalid(path, value, 'expected 1 to 15 letters, digits, "_", "=", "+", "." or "-"');
       return null;
     }
     return value;
@@ -311,13 +356,14 @@ function checkSubnets(check: Checker, value: unknown): Subnet[] {
       return;
     }
     const gateway = host === prefix.network ? null : host;
+    const ipv6 = checkIpv6Prefix(check, `${path}.ipv6`, record['ipv6']);
     let egress: Egress = { kind: 'masquerade' };
     const egressText = record['egress'];
     if (egressText === 'none') egress = { kind: 'none' };
     else if (egressText !== undefined && egressText !== 'masquerade') {
       pending.push({ path: `${path}.egress`, value: egressText, index: subnets.length });
     }
-    subnets.push({ prefix, gateway, egress });
+    subnets.push({ prefix, gateway, egress, ipv6 });
   });
   for (const item of pending) {
     if (typeof item.value !== 'string' || parseIPv4(item.value) === null) {
@@ -331,6 +377,116 @@ function checkSubnets(check: Checker, value: unknown): Subnet[] {
     }
   }
   return subnets.sort((a, b) => a.prefix.network - b.prefix.network);
+}
+
+/** An optional IPv6 prefix: canonical `network/length` text, or null. */
+function checkIpv6Prefix(check: Checker, path: string, value: unknown): string | null {
+  if (value === undefined) return null;
+  const m = typeof value === 'string' ? /^([0-9A-Fa-f:.]+)\/(\d{1,3})$/.exec(value) : null;
+  const ip = m ? parseIp(m[1]!) : null;
+  const length = m ? Number(m[2]) : -1;
+  if (ip?.family !== 6 || length < 8 || length > 128) {
+    check.invalid(path, value, 'expected an IPv6 prefix like "2001:db8:7::/64"');
+    return null;
+  }
+  const bytes = ip.bytes.map(
+    (b, i) => b & ((0xff00 >> Math.max(0, Math.min(8, length - i * 8))) & 0xff)
+  );
+  const groups: string[] = [];
+  for (let i = 0; i < 16; i += 2)
+    groups.push((((bytes[i] ?? 0) << 8) | (bytes[i + 1] ?? 0)).toString(16));
+  return `${canonicalIp(groups.join(':'))}/${length}`;
+}
+
+function checkHostEgress(check: Checker, value: unknown, subnets: readonly Subnet[]): HostEgress[] {
+  if (value === undefined) return [];
+  const out: HostEgress[] = [];
+  check.array('hostEgress', value, 'device egress entries').forEach((item, i) => {
+    const path = `hostEgress[${i}]`;
+    const record = check.record(path, item);
+    const source = typeof record['source'] === 'string' ? parseIPv4(record['source']) : null;
+    if (source === null || !subnets.some((s) => prefixContains(s.prefix, source))) {
+      check.invalid(
+        `${path}.source`,
+        record['source'],
+        'expected a device address inside a subnet'
+      );
+      return;
+    }
+    const address = check.outsideAddress(`${path}.address`, record['address'], subnets);
+    if (address !== null) out.push({ source, address });
+  });
+  return out;
+}
+
+function checkPinholes(check: Checker, value: unknown, subnets: readonly Subnet[]): Pinhole[] {
+  if (value === undefined) return [];
+  const out: Pinhole[] = [];
+  check.array('pinholes', value, 'pinholes').forEach((item, i) => {
+    const path = `pinholes[${i}]`;
+    const record = check.record(path, item);
+    const address = typeof record['address'] === 'string' ? parseIp(record['address']) : null;
+    const inside = subnets.some(
+      (s) => s.ipv6 !== null && address?.family === 6 && ipv6Within(s.ipv6, address.canonical)
+    );
+    if (address?.family !== 6 || !inside) {
+      check.invalid(
+        `${path}.address`,
+        record['address'],
+        "expected a device's IPv6 address inside a subnet's prefix"
+      );
+      return;
+    }
+    const ports = typeof record['ports'] === 'string' ? parsePortRange(record['ports']) : null;
+    if (ports === null) {
+      check.invalid(`${path}.ports`, record['ports'], 'expected a port or range from 1 to 65535');
+      return;
+    }
+    const internal = record['internalPort'];
+    if (
+      internal !== undefined &&
+      (!isPort(internal) || internal + ports.last - ports.first > 65535)
+    ) {
+      check.invalid(
+        `${path}.internalPort`,
+        internal,
+        'expected a port whose range stays within 65535'
+      );
+      return;
+    }
+    const enabled = check.optionalBoolean(`${path}.enabled`, record['enabled'], true);
+    if (!enabled) return;
+    const clash = out.find((p) => p.address === address.canonical && rangesOverlap(p.ports, ports));
+    if (clash !== undefined) {
+      check.invalid(
+        `${path}.ports`,
+        record['ports'],
+        `overlaps another pinhole of ${clash.address}`
+      );
+      return;
+    }
+    out.push({
+      address: address.canonical,
+      ports,
+      internalPort: isPort(internal) ? internal : ports.first,
+    });
+  });
+  return out;
+}
+
+/** True when the canonical IPv6 `address` lies inside the canonical prefix `prefixText`. */
+function ipv6Within(prefixText: string, address: string): boolean {
+  const [net = '', len = '0'] = prefixText.split('/');
+  const n = parseIp(net);
+  const a = parseIp(address);
+  const length = Number(len);
+  if (n?.family !== 6 || a?.family !== 6) return false;
+  for (let i = 0; i < 16; i++) {
+    const bits = Math.max(0, Math.min(8, length - i * 8));
+    const mask = (0xff00 >> bits) & 0xff;
+    if (((a.bytes[i] ?? 0) & mask) !== (n.bytes[i] ?? 0)) return false;
+  }
+  return true;
 }
 
 function describeForward(forward: Forward, source: unknown): string {
@@ -580,9 +736,11 @@ export function validateState(state: NatState): NatConfig {
     if (forward !== null) forwards.push(forward);
   });
   checkClashes(check, forwards, sources, listenPort, reserved);
+  const hostEgress = checkHostEgress(check, root['hostEgress'], subnets);
+  const pinholes = checkPinholes(check, root['pinholes'], subnets);
 
   if (check.issues.length > 0 || tunnel === null || listenPort === null) {
     throw new NatStateError(check.issues);
   }
-  return { wanInterfaces, wanAddress, tunnel, listenPort, subnets, forwards };
+  return { wanInterfaces, wanAddress, tunnel, listenPort, subnets, forwards, hostEgress, pinholes };
 }

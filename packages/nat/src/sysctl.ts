@@ -1,20 +1,34 @@
 // SPDX-License-Identifier: MIT
 /**
  * The kernel switches forwarding needs, written straight to `/proc/sys` (no `sysctl` binary).
- * Only IPv4 forwarding is turned on: the tunnel carries IPv4, and turning on
- * `net.ipv6.conf.all.forwarding` would make the VPS ignore router advertisements and could cost
- * it its own IPv6 route. Persisting the values (sysctl.d) belongs to the installer; nothing is
+ * IPv4 forwarding is always on; IPv6 forwarding only while a subnet has an IPv6 prefix, and then
+ * each WAN interface first gets `accept_ra = 2`, since a forwarding interface otherwise ignores
+ * router advertisements and a SLAAC VPS would lose its own IPv6 default route
+ * (https://docs.kernel.org/networking/ip-sysctl.html, `accept_ra`). Persisting the values (sysctl.d) belongs to the installer; nothing is
  * turned back off on teardown, since other software (docker) may rely on it.
  * @module
  */
 
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { NatConfig } from './state.ts';
 
 /** The sysctls an apply sets, by dotted name. */
 export const FORWARDING_SYSCTLS: Readonly<Record<string, string>> = {
   'net.ipv4.ip_forward': '1',
 };
+
+/** The sysctls an apply of `config` sets, in order. */
+export function forwardingSysctls(config: NatConfig): [string, string][] {
+  const out: [string, string][] = Object.entries(FORWARDING_SYSCTLS);
+  if (!config.subnets.some((s) => s.ipv6 !== null)) return out;
+  // sysctl names are dotted: an interface with a dot in its name (a VLAN) cannot be written so
+  for (const wan of config.wanInterfaces) {
+    if (!wan.includes('.')) out.push([`net.ipv6.conf.${wan}.accept_ra`, '2']);
+  }
+  out.push(['net.ipv6.conf.all.forwarding', '1']);
+  return out;
+}
 
 export interface Sysctl {
   /** Sets a sysctl by dotted name, e.g. `net.ipv4.ip_forward`. */

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /**
- * The IPv4 and port parsers under the state validation (`src/address.ts`).
+ * The IPv4 and port parsers under the state validation (`src/address.ts`), the addresses and
+ * prefixes of them through `@start-tunnel/protocol`.
  * @module
  */
 
@@ -8,6 +9,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   formatIPv4,
+  formatPrefix,
   isSpecialIPv4,
   parseCidr,
   parseIPv4,
@@ -15,6 +17,7 @@ import {
   prefixContains,
   prefixesOverlap,
   prefixLast,
+  prefixMask,
   rangesOverlap,
 } from '../src/address.ts';
 
@@ -35,6 +38,13 @@ describe('parseIPv4()', () => {
       '1.2.3.4.5',
       '256.1.1.1',
       '01.2.3.4',
+      '010.0.0.1', // 8.0.0.1 to inet_aton and to ipaddr.js's lenient parse
+      '0x0a.0.0.1',
+      '10.1',
+      '167772161',
+      '[10.0.0.1]',
+      '::ffff:10.0.0.1',
+      '1.2.3.4/32',
       '1.2.3.-4',
       ' 1.2.3.4',
       'a.b.c.d',
@@ -52,10 +62,32 @@ describe('parseCidr()', () => {
     assert.equal(prefixLast(parsed!.prefix), 0x0a3b07ff);
   });
 
-  it('refuses a missing or out-of-range length', () => {
-    for (const text of ['10.59.7.1', '10.59.7.1/', '10.59.7.1/33', '10.59.7.1/024', '10.59.7/24']) {
+  it('refuses a missing or out-of-range length, or a lenient address', () => {
+    for (const text of [
+      '10.59.7.1',
+      '10.59.7.1/',
+      '10.59.7.1/33',
+      '10.59.7.1/024',
+      '10.59.7/24',
+      '010.59.7.1/24',
+      '0x0a.59.7.1/24',
+      '10.59.7.1/24/24',
+      '2001:db8::/64',
+    ]) {
       assert.equal(parseCidr(text), null, text);
     }
+  });
+
+  it('contains the host it was written with, and nothing past its length', () => {
+    const { host, prefix } = parseCidr('10.59.7.1/24')!;
+    assert.equal(formatPrefix(prefix), '10.59.7.0/24');
+    assert.equal(prefixMask(prefix.length), 0xffffff00);
+    assert.equal(prefixContains(prefix, host), true);
+    assert.equal(prefixContains(prefix, parseIPv4('10.59.7.255')!), true);
+    assert.equal(prefixContains(prefix, parseIPv4('10.59.8.1')!), false);
+    assert.equal(prefixContains(prefix, parseIPv4('11.59.7.1')!), false);
+    assert.equal(prefixContains(parseCidr('0.0.0.0/0')!.prefix, 0xffffffff), true);
+    assert.equal(prefixMask(0), 0);
   });
 
   it('answers containment and overlap', () => {
@@ -97,11 +129,18 @@ describe('isSpecialIPv4()', () => {
       '127.0.0.1',
       '169.254.169.254',
       '224.0.0.1',
+      '240.0.0.1',
       '255.255.255.255',
     ]) {
       assert.equal(isSpecialIPv4(parseIPv4(text)!), true, text);
     }
-    for (const text of ['203.0.113.1', '10.59.1.2', '192.0.2.1', '169.253.0.1']) {
+    for (const text of [
+      '203.0.113.1',
+      '10.59.1.2',
+      '192.0.2.1',
+      '169.253.0.1',
+      '223.255.255.255',
+    ]) {
       assert.equal(isSpecialIPv4(parseIPv4(text)!), false, text);
     }
   });

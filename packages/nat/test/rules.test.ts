@@ -51,6 +51,23 @@ const SCENARIOS: Record<string, NatState> = {
     ],
     forwards: [],
   },
+  // StartTunnel 1.5: a subnet with an IPv6 prefix and pinholes (one remapped, one disabled), a
+  // device leaving by an address of its own
+  ipv6: {
+    wan: { interfaces: ['eth0'], address: '203.0.113.1' },
+    wireguard: { interface: 'wg-start-tunnel', listenPort: 51820 },
+    subnets: [
+      { cidr: '10.59.1.1/24', ipv6: '2001:db8:1::/64' },
+      { cidr: '10.59.2.1/24', egress: 'none', ipv6: '2001:db8:2::/64' },
+    ],
+    forwards: [],
+    hostEgress: [{ source: '10.59.1.7', address: '203.0.113.2' }],
+    pinholes: [
+      { address: '2001:db8:1::a3b:102', ports: '443' },
+      { address: '2001:db8:1::a3b:102', ports: '8080-8081', internalPort: 80 },
+      { address: '2001:db8:1::a3b:103', ports: '22', enabled: false },
+    ],
+  },
   // the opt-in to keep the visitor's source address
   'keep-source': withForwards(
     { source: '443', target: '10.59.1.2', protocol: 'tcp', keepSource: true },
@@ -83,6 +100,79 @@ describe('golden rulesets', () => {
       assert.deepEqual(actual, JSON.parse(readFileSync(file, 'utf8')));
     });
   }
+});
+
+describe('IPv6 subnets, pinholes and per-device egress', () => {
+  const batch = buildRuleset(SCENARIOS['ipv6']!);
+  const forward = rules(batch, 'forward').map(text);
+
+  it('opens a pinhole before the drop of what comes from outside, and only enabled ones', () => {
+    const drop = forward.findIndex(
+      (r) =>
+        r.includes('"op":"!=","left":{"meta":{"key":"iifname"}}') && r.endsWith('{"drop":null}]')
+    );
+    const open = forward.findIndex(
+      (r) => r.includes('"2001:db8:1::a3b:102"') && r.includes('"right":443')
+    );
+    assert.ok(open >= 0 && drop > open, `pinhole at ${open}, drop at ${drop}`);
+    assert.ok(!JSON.stringify(batch).includes('a3b:103'), 'the disabled pinhole leaked');
+  });
+
+  it('remaps by DNAT and accepts the remapped flow only after that DNAT', () => {
+    const pre = rules(batch, 'prerouting').map(text);
+    const dnat = pre.find((r) => r.includes('"family":"ip6"'));
+    assert.ok(dnat?.includes('[8080,{"concat":["2001:db8:1::a3b:102",80]}]'), dnat);
+    const accept = forward.find((r) => r.includes('"right":{"range":[80,81]}'));
+    assert.ok(accept?.includes('"right":"dnat"'), accept);
+  });
+
+  it('lets devices of a subnet reach each other over IPv6 and honours egress none', () => {
+    assert.ok(
+      forward.some(
+        (r) =>
+          r.includes('"saddr"}},"right":{"prefix":{"addr":"2001:db8:1::","len":64}}') &&
+          r.includes('ip6')
+      )
+    );
+    const none = forward.find(
+      (r) =>
+        r.includes('{"prefix":{"addr":"2001:db8:2::","len":64}}') && r.endsWith('{"drop":null}]')
+    );
+    assert.ok(none?.includes('"oifname"'), none);
+  });
+
+  it('never masquerades IPv6 and SNATs a device with its own WAN before its subnet', () => {
+    const post = rules(batch, 'postrouting').map(text);
+    const generic = post.filter(
+      (x) => x.includes('"masquerade"') && x.includes('"status"') && !x.includes('"protocol":"ip"')
+    );
+    assert.equal(generic.length, 2);
+    for (const r of generic) {
+      assert.ok(r.includes('"nfproto"'), r);
+    }
+    const own = post.findIndex((r) => r.includes('"10.59.1.7"') && r.includes('"203.0.113.2"'));
+    const subnet = post.findIndex(
+      (r) => r.includes('"addr":"10.59.1.0","len":24') && r.includes('masquerade')
+    );
+    assert.ok(own >= 0 && own < subnet, `device at ${own}, subnet at ${subnet}`);
+  });
+
+  it('refuses pinholes outside every prefix and overlapping ones, naming the field', () => {
+    const bad = (pinholes: unknown[]) => () =>
+      buildRuleset({ ...SCENARIOS['ipv6']!, pinholes } as NatState);
+    assert.throws(bad([{ address: '2001:db8:9::1', ports: '80' }]), /pinholes\[0\]\.address/);
+    assert.throws(
+      bad([
+        { address: '2001:db8:1::a3b:102', ports: '80-90' },
+        { address: '2001:db8:1::a3b:102', ports: '85' },
+      ]),
+      /pinholes\[1\]\.ports/
+    );
+    assert.throws(
+      () => buildRuleset({ ...BASE, subnets: [{ cidr: '10.59.1.1/24', ipv6: 'fe80::/64x' }] }),
+      /subnets\[0\]\.ipv6/
+    );
+  });
 });
 
 describe('buildRuleset()', () => {
@@ -179,7 +269,7 @@ describe('buildRuleset()', () => {
     const host = post.findIndex((r) => r.includes('"fib"'));
     const keeps = post.flatMap((r, i) => (r.endsWith('{"accept":null}]') ? [i] : []));
     const masquerade = post.indexOf(
-      '[{"match":{"op":"==","left":{"meta":{"key":"oifname"}},"right":"wg-start-tunnel"}},{"match":{"op":"in","left":{"ct":{"key":"status"}},"right":"dnat"}},{"masquerade":null}]'
+      '[{"match":{"op":"==","left":{"meta":{"key":"oifname"}},"right":"wg-start-tunnel"}},{"match":{"op":"in","left":{"ct":{"key":"status"}},"right":"dnat"}},{"match":{"op":"==","left":{"meta":{"key":"nfproto"}},"right":"ipv4"}},{"masquerade":null}]'
     );
     assert.equal(keeps.length, 3, 'tcp 443, then tcp and udp 3478');
     assert.ok(hairpin < keeps[0]! && host < keeps[0]!, 'hairpin must masquerade first');
