@@ -20,7 +20,12 @@
  * @module
  */
 
-import { canonicalIp, isInterfaceName, parseIp } from '@start-tunnel/protocol';
+import {
+  ipv6PrefixContains,
+  isInterfaceName,
+  parseIPv6Prefix,
+  parseIp,
+} from '@start-tunnel/protocol';
 import {
   formatIPv4,
   formatPortRange,
@@ -382,20 +387,12 @@ function checkSubnets(check: Checker, value: unknown): Subnet[] {
 /** An optional IPv6 prefix: canonical `network/length` text, or null. */
 function checkIpv6Prefix(check: Checker, path: string, value: unknown): string | null {
   if (value === undefined) return null;
-  const m = typeof value === 'string' ? /^([0-9A-Fa-f:.]+)\/(\d{1,3})$/.exec(value) : null;
-  const ip = m ? parseIp(m[1]!) : null;
-  const length = m ? Number(m[2]) : -1;
-  if (ip?.family !== 6 || length < 8 || length > 128) {
+  const prefix = typeof value === 'string' ? parseIPv6Prefix(value) : null;
+  if (prefix === null || prefix.length < 8) {
     check.invalid(path, value, 'expected an IPv6 prefix like "2001:db8:7::/64"');
     return null;
   }
-  const bytes = ip.bytes.map(
-    (b, i) => b & ((0xff00 >> Math.max(0, Math.min(8, length - i * 8))) & 0xff)
-  );
-  const groups: string[] = [];
-  for (let i = 0; i < 16; i += 2)
-    groups.push((((bytes[i] ?? 0) << 8) | (bytes[i + 1] ?? 0)).toString(16));
-  return `${canonicalIp(groups.join(':'))}/${length}`;
+  return `${prefix.network}/${prefix.length}`;
 }
 
 function checkHostEgress(check: Checker, value: unknown, subnets: readonly Subnet[]): HostEgress[] {
@@ -474,19 +471,10 @@ function checkPinholes(check: Checker, value: unknown, subnets: readonly Subnet[
   return out;
 }
 
-/** True when the canonical IPv6 `address` lies inside the canonical prefix `prefixText`. */
+/** True when the IPv6 `address` lies inside the prefix `prefixText`. */
 function ipv6Within(prefixText: string, address: string): boolean {
-  const [net = '', len = '0'] = prefixText.split('/');
-  const n = parseIp(net);
-  const a = parseIp(address);
-  const length = Number(len);
-  if (n?.family !== 6 || a?.family !== 6) return false;
-  for (let i = 0; i < 16; i++) {
-    const bits = Math.max(0, Math.min(8, length - i * 8));
-    const mask = (0xff00 >> bits) & 0xff;
-    if (((a.bytes[i] ?? 0) & mask) !== (n.bytes[i] ?? 0)) return false;
-  }
-  return true;
+  const prefix = parseIPv6Prefix(prefixText);
+  return prefix !== null && ipv6PrefixContains(prefix, address);
 }
 
 function describeForward(forward: Forward, source: unknown): string {
