@@ -2,15 +2,25 @@
 /**
  * IPv4 addresses, prefixes and port ranges as plain numbers: the strict parsers behind the state
  * validation (`state.ts`) and the formatters the rule generator (`rules.ts`) prints with. An
- * address is an unsigned 32-bit integer; nothing here does I/O.
+ * address is an unsigned 32-bit integer; nothing here does I/O. Addresses and prefixes are
+ * `@start-tunnel/protocol`'s `ip.ts` (ipaddr.js) under nat's names; port ranges are nat's own.
  * @module
  */
 
+import {
+  type IPv4Prefix,
+  ipv4PrefixContains,
+  ipv4PrefixesOverlap,
+  ipv4PrefixLast,
+  ipv4PrefixMask,
+  ipv4ToNumber,
+  isUsableIPv4,
+  numberToIPv4,
+  parseIPv4Cidr,
+} from '@start-tunnel/protocol';
+
 /** An IPv4 prefix: `network` has no host bits set. */
-export interface Prefix {
-  readonly network: number;
-  readonly length: number;
-}
+export type Prefix = IPv4Prefix;
 
 /** An inclusive port range; a single port has `first === last`. */
 export interface PortRange {
@@ -18,44 +28,27 @@ export interface PortRange {
   readonly last: number;
 }
 
-const OCTET = /^(0|[1-9][0-9]{0,2})$/;
-
 /**
  * Parses a dotted quad (`192.0.2.1`). Leading zeros are refused, as `inet_aton` would read
  * `010` as octal and `ip`/`nft` would not agree on what was meant.
  */
 export function parseIPv4(text: string): number | null {
-  const parts = text.split('.');
-  if (parts.length !== 4) return null;
-  let value = 0;
-  for (const part of parts) {
-    if (!OCTET.test(part)) return null;
-    const octet = Number(part);
-    if (octet > 255) return null;
-    value = value * 256 + octet;
-  }
-  return value;
+  return ipv4ToNumber(text);
 }
 
 export function formatIPv4(value: number): string {
-  return `${value >>> 24}.${(value >>> 16) & 255}.${(value >>> 8) & 255}.${value & 255}`;
+  return numberToIPv4(value);
 }
 
 /** The netmask of a prefix length as an unsigned number (`/0` is 0). */
 export function prefixMask(length: number): number {
-  return length === 0 ? 0 : (0xffffffff << (32 - length)) >>> 0;
+  return ipv4PrefixMask(length);
 }
 
 /** Parses `a.b.c.d/len`; `host` keeps the address as written (it may have host bits). */
 export function parseCidr(text: string): { host: number; prefix: Prefix } | null {
-  const slash = text.indexOf('/');
-  if (slash < 0) return null;
-  const host = parseIPv4(text.slice(0, slash));
-  const lengthText = text.slice(slash + 1);
-  if (host === null || !/^(0|[1-9][0-9]?)$/.test(lengthText)) return null;
-  const length = Number(lengthText);
-  if (length > 32) return null;
-  return { host, prefix: { network: (host & prefixMask(length)) >>> 0, length } };
+  const cidr = parseIPv4Cidr(text);
+  return cidr === null ? null : { host: cidr.address, prefix: cidr.prefix };
 }
 
 export function formatPrefix(prefix: Prefix): string {
@@ -63,16 +56,16 @@ export function formatPrefix(prefix: Prefix): string {
 }
 
 export function prefixContains(prefix: Prefix, address: number): boolean {
-  return (address & prefixMask(prefix.length)) >>> 0 === prefix.network;
+  return ipv4PrefixContains(prefix, address);
 }
 
 /** The last address of a prefix (its broadcast address when the prefix is a LAN). */
 export function prefixLast(prefix: Prefix): number {
-  return (prefix.network | ~prefixMask(prefix.length)) >>> 0;
+  return ipv4PrefixLast(prefix);
 }
 
 export function prefixesOverlap(a: Prefix, b: Prefix): boolean {
-  return prefixContains(a, b.network) || prefixContains(b, a.network);
+  return ipv4PrefixesOverlap(a, b);
 }
 
 /** Parses `443` or `8000-8100` (1..65535, first <= last). */
@@ -93,14 +86,10 @@ export function rangesOverlap(a: PortRange, b: PortRange): boolean {
   return a.first <= b.last && b.first <= a.last;
 }
 
-/** Addresses no forward or WAN setting may use: unspecified, loopback, link-local, multicast. */
+/**
+ * Addresses no forward or WAN setting may use: unspecified (0.0.0.0/8), loopback, link-local,
+ * multicast and 240.0.0.0/4 with broadcast, the ones protocol's `isUsableIPv4` refuses.
+ */
 export function isSpecialIPv4(address: number): boolean {
-  const top = address >>> 24;
-  return (
-    address === 0 ||
-    top === 0 ||
-    top === 127 ||
-    top >= 224 ||
-    (address & prefixMask(16)) >>> 0 === 0xa9fe0000 // 169.254.0.0/16
-  );
+  return !isUsableIPv4(formatIPv4(address));
 }
