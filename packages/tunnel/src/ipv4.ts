@@ -1,14 +1,23 @@
 // SPDX-License-Identifier: MIT
 /**
- * IPv4 addresses and prefixes as unsigned 32-bit numbers: parsing that rejects anything but
- * canonical dotted quads (no leading zeros, which some parsers read as octal), formatting,
- * containment and the special ranges the WAN detection skips (RFC 1918, RFC 6598 CGNAT,
- * RFC 3927 link-local, loopback). Parsing and classifying addresses is `@start-tunnel/protocol`'s
- * (ipaddr.js); this file does the prefix arithmetic the model needs.
+ * IPv4 addresses and prefixes as unsigned 32-bit numbers, under the model's names: parsing that
+ * rejects anything but canonical dotted quads (no leading zeros, which some parsers read as
+ * octal), formatting, containment, overlap and the ranges a subnet may not touch. The parsing
+ * and the prefix arithmetic are `@start-tunnel/protocol`'s `ip.ts` (ipaddr.js); this file keeps
+ * the model's shapes (`Cidr` with `bits`).
  * @module
  */
 
-import { ipv4ToNumber, isPublicIPv4 as publicText } from '@start-tunnel/protocol';
+import {
+  ipv4PrefixContains,
+  ipv4PrefixesOverlap,
+  ipv4PrefixLast,
+  ipv4PrefixMask,
+  ipv4ToNumber,
+  numberToIPv4,
+  parseIPv4Cidr,
+  isPublicIPv4 as publicText,
+} from '@start-tunnel/protocol';
 
 /** Parses a dotted quad (the contract's strict rule); null when it is not one. */
 export function parseIPv4(text: string): number | null {
@@ -16,12 +25,12 @@ export function parseIPv4(text: string): number | null {
 }
 
 export function formatIPv4(n: number): string {
-  return `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
+  return numberToIPv4(n);
 }
 
 /** Network mask of a prefix length (0..32). */
 export function maskOf(bits: number): number {
-  return bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
+  return ipv4PrefixMask(bits);
 }
 
 export interface Cidr {
@@ -32,28 +41,23 @@ export interface Cidr {
 
 /** Parses `A.B.C.D/N`; null when malformed (host bits are allowed, the caller decides). */
 export function parseCidr(text: string): { address: number; bits: number } | null {
-  const slash = text.indexOf('/');
-  if (slash < 0) return null;
-  const address = parseIPv4(text.slice(0, slash));
-  const bitsText = text.slice(slash + 1);
-  if (address === null || !/^(0|[1-9][0-9]?)$/.test(bitsText)) return null;
-  const bits = Number(bitsText);
-  if (bits > 32) return null;
-  return { address, bits };
+  const cidr = parseIPv4Cidr(text);
+  return cidr === null ? null : { address: cidr.address, bits: cidr.prefix.length };
 }
 
 export function cidrContains(c: Cidr, address: number): boolean {
-  return (address & maskOf(c.bits)) >>> 0 === c.network;
+  return ipv4PrefixContains({ network: c.network, length: c.bits }, address);
 }
 
 export function cidrsOverlap(a: Cidr, b: Cidr): boolean {
-  const bits = Math.min(a.bits, b.bits);
-  const m = maskOf(bits);
-  return (a.network & m) >>> 0 === (b.network & m) >>> 0;
+  return ipv4PrefixesOverlap(
+    { network: a.network, length: a.bits },
+    { network: b.network, length: b.bits }
+  );
 }
 
 export function broadcastOf(c: Cidr): number {
-  return (c.network | ~maskOf(c.bits)) >>> 0;
+  return ipv4PrefixLast({ network: c.network, length: c.bits });
 }
 
 export function formatCidr(network: number, bits: number): string {
