@@ -2,9 +2,10 @@
 /**
  * The HTTP application (Hono) behind both listeners: the local Unix socket, where every caller
  * is root (`auth: local`), and the HTTPS panel. `POST /rpc/v0` (any `/rpc/…` path, as the
- * original) runs the server's dispatcher; the panel pages are beside it. Bodies must be JSON
- * (415 otherwise), a browser `Origin` must be this server's (403 otherwise) and nothing answers
- * CORS, so another site can neither read responses nor drive the API with the user's cookie.
+ * original) runs the server's dispatcher; the panel pages are beside it. Nothing answers CORS,
+ * so another site can neither read responses nor drive the API with the user's cookie: on the
+ * network listener Hono's `csrf` refuses a form or text POST from another origin (403), a
+ * browser `Origin` must be this server's (403 otherwise) and bodies must be JSON (415).
  * On the panel a request is authenticated by a `X-StartOS-Auth-Sig` signature (`key`) or the
  * session cookie (`session`).
  *
@@ -25,7 +26,9 @@ import {
   type RpcContext,
   type RpcResponse,
 } from '@start-tunnel/protocol';
-import { Hono } from 'hono';
+import { Hono, type MiddlewareHandler } from 'hono';
+import { csrf } from 'hono/csrf';
+import { HTTPException } from 'hono/http-exception';
 import { secureHeaders } from 'hono/secure-headers';
 import {
   type AppDeps,
@@ -53,6 +56,33 @@ export const CONTENT_SECURITY_POLICY = {
   formAction: ["'self'"],
   frameAncestors: ["'none'"],
 };
+
+const FORM_REFUSED = "Cross-site request refused: a form or text POST needs this server's Origin";
+
+/**
+ * Hono's `csrf` (https://hono.dev/docs/middleware/builtin/csrf) on the network listener. It
+ * looks at the bodies another site's page can send without a CORS preflight: form-urlencoded,
+ * multipart and text/plain, the CORS-safelisted `Content-Type` values
+ * (https://fetch.spec.whatwg.org/#cors-safelisted-request-header), text/ping (`<a ping>`) and
+ * no `Content-Type` at all. Such a POST passes only with `Sec-Fetch-Site: same-origin` or this
+ * server's `Origin`. Hono throws its refusal as a bare "Forbidden"; here it becomes a small
+ * JSON-RPC error that names the reason. The Unix socket is left out: no web page can reach it,
+ * and the RPC endpoint takes JSON only anyway.
+ */
+function formsFromThisOrigin(): MiddlewareHandler<WebEnv> {
+  const check = csrf();
+  return async (c, next) => {
+    if (c.env?.local !== true) {
+      try {
+        await check(c, async () => {});
+      } catch (err) {
+        if (!(err instanceof HTTPException && err.status === 403)) throw err;
+        return rpcFail(c, 403, ErrorCode.Authorization, FORM_REFUSED);
+      }
+    }
+    return next();
+  };
+}
 
 /**
  * Whether a state-changing request comes from this origin. Browsers send `Origin` (and
@@ -213,6 +243,9 @@ export function createApp(deps: AppDeps): Hono<WebEnv> {
       permissionsPolicy: { camera: [], microphone: [], geolocation: [] },
     })
   );
+
+  // every path: a form route added to the panel later is covered too
+  app.use('*', formsFromThisOrigin());
 
   app.post('/rpc/*', (c) => handleRpc(c, deps));
   app.all('/rpc/*', (c) => {

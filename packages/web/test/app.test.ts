@@ -11,12 +11,17 @@ import {
   signRequest,
 } from '../src/index.ts';
 import { signatureContext } from '../src/signature.ts';
-import { call, ENV, get, kit, login, ORIGIN, PASSWORD, setPassword } from './_fixture.ts';
+import { call, ENV, get, type Kit, kit, login, ORIGIN, PASSWORD, setPassword } from './_fixture.ts';
 
 describe('POST /rpc/v0: transport', () => {
   it('takes JSON bodies only (415), valid JSON only (400), bounded (413), POST only (405)', async () => {
     const k = kit();
-    const form = await call(k, 'status', {}, { headers: { 'content-type': 'text/plain' } });
+    const form = await call(
+      k,
+      'status',
+      {},
+      { headers: { 'content-type': 'text/plain', origin: ORIGIN } }
+    );
     assert.equal(form.res.status, 415);
     assert.equal(form.body.error?.code, -32600);
     await setPassword(k);
@@ -107,6 +112,105 @@ describe('POST /rpc/v0: transport', () => {
       assert.equal(res.headers.get('x-frame-options'), 'DENY');
       assert.equal(res.headers.get('referrer-policy'), 'no-referrer');
     }
+  });
+});
+
+describe('POST /rpc/v0: cross-site requests', () => {
+  const FORM_REFUSED =
+    /^Cross-site request refused: a form or text POST needs this server's Origin$/;
+  const EVIL = { origin: 'https://evil.test', 'sec-fetch-site': 'cross-site' };
+  const logout = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'auth.logout', params: {} });
+
+  /** A refusal is a small JSON-RPC error, never cached, that names its reason. */
+  function assertSmallRefusal(r: Awaited<ReturnType<typeof call>>, status: number, why: RegExp) {
+    assert.equal(r.res.status, status);
+    assert.match(r.body.error?.message ?? '', why);
+    assert.ok(r.text.length < 160, `${r.text.length} bytes: ${r.text}`);
+    assert.match(r.res.headers.get('content-type') ?? '', /^application\/json/);
+    assert.equal(r.res.headers.get('cache-control'), 'no-store');
+  }
+
+  async function sessionStillValid(k: Kit, cookie: string): Promise<boolean> {
+    return (await call(k, 'auth.key.list', {}, { cookie })).res.status === 200;
+  }
+
+  it("refuses another site's form POST with Hono's csrf (403), even with the user's cookie", async () => {
+    const k = kit();
+    await setPassword(k);
+    const cookie = await login(k);
+    for (const type of [
+      'application/x-www-form-urlencoded',
+      'multipart/form-data; boundary=x',
+      'text/plain;charset=UTF-8',
+      'TEXT/PLAIN',
+    ]) {
+      const r = await call(
+        k,
+        '',
+        {},
+        { body: logout, cookie, headers: { ...EVIL, 'content-type': type } }
+      );
+      assertSmallRefusal(r, 403, FORM_REFUSED);
+    }
+    // a form submitted under `Referrer-Policy: no-referrer` carries `Origin: null`
+    const hidden = await call(
+      k,
+      '',
+      {},
+      { body: logout, cookie, headers: { origin: 'null', 'content-type': 'text/plain' } }
+    );
+    assertSmallRefusal(hidden, 403, FORM_REFUSED);
+    // a sibling origin is another origin too
+    const sibling = await call(
+      k,
+      '',
+      {},
+      {
+        body: logout,
+        cookie,
+        headers: {
+          origin: 'https://other.panel.test',
+          'sec-fetch-site': 'same-site',
+          'content-type': 'application/x-www-form-urlencoded',
+        },
+      }
+    );
+    assertSmallRefusal(sibling, 403, FORM_REFUSED);
+    assert.ok(await sessionStillValid(k, cookie), 'no refused request logged the user out');
+  });
+
+  it("refuses a text/plain POST without this server's Origin (403), and with it (415)", async () => {
+    const k = kit();
+    await setPassword(k);
+    const cookie = await login(k);
+    // neither Origin nor Sec-Fetch-Site: Hono's csrf refuses form and text bodies it cannot place
+    const bare = await call(
+      k,
+      '',
+      {},
+      { body: logout, cookie, headers: { 'content-type': 'text/plain' } }
+    );
+    assertSmallRefusal(bare, 403, FORM_REFUSED);
+    // no Content-Type at all counts as text/plain
+    const untyped = await k.web.app.request(
+      `${ORIGIN}/rpc/v0`,
+      { method: 'POST', headers: { cookie }, body: new TextEncoder().encode(logout) },
+      ENV
+    );
+    assert.equal(untyped.status, 403);
+    // from this server's own origin it passes csrf, and the endpoint still takes JSON only
+    const own = await call(
+      k,
+      '',
+      {},
+      {
+        body: logout,
+        cookie,
+        headers: { origin: ORIGIN, 'sec-fetch-site': 'same-origin', 'content-type': 'text/plain' },
+      }
+    );
+    assertSmallRefusal(own, 415, /^Content-Type must be application\/json$/);
+    assert.ok(await sessionStillValid(k, cookie), 'no refused request logged the user out');
   });
 });
 
