@@ -4,8 +4,9 @@
  * is root (`auth: local`), and the HTTPS panel. `POST /rpc/v0` (any `/rpc/…` path, as the
  * original) runs the server's dispatcher; the panel pages are beside it. Nothing answers CORS,
  * so another site can neither read responses nor drive the API with the user's cookie: on the
- * network listener Hono's `csrf` refuses a form or text POST from another origin (403), a
- * browser `Origin` must be this server's (403 otherwise) and bodies must be JSON (415).
+ * network listener Hono's `csrf` refuses a form or text POST from another origin (403), the RPC
+ * endpoint takes JSON bodies only (415 otherwise), which no other site's page can send without
+ * a CORS preflight, and a JSON POST a browser marks as cross-site is refused as well (403).
  * On the panel a request is authenticated by a `X-StartOS-Auth-Sig` signature (`key`) or the
  * session cookie (`session`).
  *
@@ -85,15 +86,22 @@ function formsFromThisOrigin(): MiddlewareHandler<WebEnv> {
 }
 
 /**
- * Whether a state-changing request comes from this origin. Browsers send `Origin` (and
- * `Sec-Fetch-Site`) on every POST; a mismatch means another site's page made it. Requests
- * without them come from non-browser clients, which carry no ambient cookie to abuse.
+ * Whether a browser marks this JSON POST as made by another site's page. Hono's `csrf` skips
+ * JSON: it relies on the CORS preflight such a request needs, which this server never answers.
+ * This check keeps the refusal should a browser ever send one without a preflight: defence in
+ * depth with the standard `Origin` header and Fetch Metadata, as the OWASP CSRF cheat sheet
+ * suggests
+ * (https://cheatsheetseries.owasp.org/cheatsheets/Cross-Site_Request_Forgery_Prevention_Cheat_Sheet.html).
+ * Browsers send `Origin` on every POST (`null` under `no-referrer`,
+ * https://fetch.spec.whatwg.org/#origin-header) and `Sec-Fetch-Site` where supported
+ * (https://w3c.github.io/webappsec-fetch-metadata/). The CLI sends neither, and it has no
+ * cookie for another site to ride on.
  */
-function sameOrigin(c: WebContext): boolean {
+function markedCrossSite(c: WebContext): boolean {
   const site = c.req.header('sec-fetch-site');
-  if (site !== undefined && site !== 'same-origin' && site !== 'none') return false;
+  if (site !== undefined && site !== 'same-origin' && site !== 'none') return true;
   const origin = c.req.header('origin');
-  return origin === undefined || origin === new URL(c.req.url).origin;
+  return origin !== undefined && origin !== new URL(c.req.url).origin;
 }
 
 /** Reads the body up to `limit` bytes; null when larger. */
@@ -148,17 +156,19 @@ const UNAUTHORIZED = 'Unauthorized: log in, or sign the request with an authoris
 
 async function handleRpc(c: WebContext, deps: AppDeps): Promise<Response> {
   const { core, dispatcher } = deps;
-  if (!sameOrigin(c)) {
+  // JSON only: application/json is not CORS-safelisted, so another site's page cannot send it
+  // without a preflight (https://fetch.spec.whatwg.org/#cors-safelisted-request-header)
+  const type = c.req.header('content-type')?.split(';')[0]?.trim().toLowerCase();
+  if (type !== 'application/json') {
+    return rpcFail(c, 415, ErrorCode.InvalidEnvelope, 'Content-Type must be application/json');
+  }
+  if (markedCrossSite(c)) {
     return rpcFail(
       c,
       403,
       ErrorCode.Authorization,
       'Cross-origin request refused: the Origin is not this server'
     );
-  }
-  const type = c.req.header('content-type')?.split(';')[0]?.trim().toLowerCase();
-  if (type !== 'application/json') {
-    return rpcFail(c, 415, ErrorCode.InvalidEnvelope, 'Content-Type must be application/json');
   }
 
   let auth: RpcContext['auth'] = 'none';

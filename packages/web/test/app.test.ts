@@ -212,6 +212,55 @@ describe('POST /rpc/v0: cross-site requests', () => {
     assertSmallRefusal(own, 415, /^Content-Type must be application\/json$/);
     assert.ok(await sessionStillValid(k, cookie), 'no refused request logged the user out');
   });
+
+  it("refuses a JSON POST a browser marks as cross-site (403), which Hono's csrf lets through", async () => {
+    const k = kit();
+    await setPassword(k);
+    const cookie = await login(k);
+    for (const headers of [
+      EVIL,
+      { origin: 'https://evil.test' },
+      { origin: 'null' },
+      { 'sec-fetch-site': 'same-site' },
+    ]) {
+      const r = await call(k, '', {}, { body: logout, cookie, headers });
+      assertSmallRefusal(r, 403, /^Cross-origin request refused: the Origin is not this server$/);
+    }
+    assert.ok(await sessionStillValid(k, cookie), 'no refused request logged the user out');
+  });
+
+  it('accepts a same-origin JSON POST with a session, with or without Sec-Fetch-Site', async () => {
+    const k = kit();
+    await setPassword(k);
+    const cookie = await login(k);
+    for (const headers of [
+      { origin: ORIGIN, 'sec-fetch-site': 'same-origin' },
+      { origin: ORIGIN },
+      { 'sec-fetch-site': 'same-origin' },
+    ]) {
+      const r = await call(k, 'auth.key.list', {}, { cookie, headers });
+      assert.equal(r.res.status, 200, r.text);
+      assert.deepEqual(r.body.result, []);
+    }
+  });
+
+  it("accepts the local socket's JSON without Origin, and answers its other bodies 415, not 403", async () => {
+    const k = kit();
+    const post = (type: string) =>
+      k.web.app.request(
+        'http://localhost/rpc/v0',
+        {
+          method: 'POST',
+          headers: { 'content-type': type },
+          body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'auth.key.list', params: {} }),
+        },
+        { local: true }
+      );
+    const json = await post('application/json');
+    assert.equal(json.status, 200);
+    assert.deepEqual(((await json.json()) as { result?: unknown }).result, []);
+    assert.equal((await post('text/plain')).status, 415);
+  });
 });
 
 describe('POST /rpc/v0: authentication', () => {
@@ -426,6 +475,14 @@ describe('POST /rpc/v0: signed requests', () => {
     const who = JSON.stringify({ id: 2, method: 'auth.key.list', params: {} });
     assert.equal((await send(who, sign(who))).res.status, 200);
     assert.deepEqual(seen, [{ auth: 'key', principal: 'laptop' }]);
+  });
+
+  it("accepts the CLI's signed request, which carries neither Origin nor Sec-Fetch-Site", async () => {
+    const { send, sign } = await signedKit();
+    const list = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'auth.key.list', params: {} });
+    const r = await send(list, sign(list));
+    assert.equal(r.res.status, 200, r.text);
+    assert.equal((r.body.result as unknown[]).length, 1);
   });
 
   it('accepts the listen IP:PORT context (the original) and refuses other servers', async () => {
