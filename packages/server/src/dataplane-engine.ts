@@ -127,13 +127,14 @@ export class DataplaneEngine {
     return { added: plan.add.length, changed: plan.change.length, removed: plan.remove.length };
   }
 
-  /** Adds or updates one peer: its preshared key and its one allowed IP. */
+  /** Adds or updates one peer: its preshared key and its allowed IPs (IPv4, and IPv6 if any). */
   #apply(device: Device, p: ParsedPeer): Peer | null {
     const peer = device.getPeer(p.publicKey) ?? device.addPeer(p.publicKey);
     if (!peer) return null;
     device.setPresharedKey(peer, p.presharedKey);
     device.clearAllowedIPs(peer);
     device.addAllowedIP(peer, p.allowedIp);
+    if (p.allowedIp6) device.addAllowedIP(peer, p.allowedIp6);
     this.#peers.set(p.spec.publicKey, p.spec);
     return peer;
   }

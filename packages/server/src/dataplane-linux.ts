@@ -20,13 +20,15 @@ import {
   type CounterValue,
   type DriftItem,
   type NatState,
+  procSysctl,
   readForwardCounters,
 } from '@start-tunnel/nat';
-import type { Dataplane, PeerSpec, PeerStatus } from '@start-tunnel/tunnel';
+import { ipv6PrefixContains, parseIPv6Prefix } from '@start-tunnel/protocol';
+import type { Dataplane, Ipv6Routes, PeerSpec, PeerStatus } from '@start-tunnel/tunnel';
 import { defaultCryptoWorkers, type Logger, type LogLevel } from '@start-tunnel/wg-core';
 import { DataplaneThread, ThreadGone, ThreadTimeout } from './dataplane-client.ts';
 import { messageOf, type Ops, parseKeyField, parsePeers } from './dataplane-protocol.ts';
-import { syncAddresses } from './dataplane-system.ts';
+import { syncAddresses, syncProxy6, syncRoutes6 } from './dataplane-system.ts';
 
 export interface RestartPolicy {
   /** Restarts allowed within `windowMs`; one more failure and the data plane stays down. */
@@ -93,6 +95,7 @@ export class LinuxDataplane implements Dataplane {
   #uapiPath: string | null = null;
   #peers = new Map<string, PeerSpec>();
   #addresses: string[] | null = null;
+  #routes6: string[] | null = null;
   #status = new Map<string, PeerStatus>();
   #restartTimes: number[] = [];
   #restarting: Promise<void> | null = null;
@@ -146,6 +149,16 @@ export class LinuxDataplane implements Dataplane {
     this.#addresses = [...cidrs];
     await this.#live();
     await syncAddresses(this.#ifname ?? this.#opts.interface, cidrs);
+  }
+
+  async setIpv6Routes(spec: Ipv6Routes): Promise<void> {
+    this.#routes6 = [...spec.routes];
+    await this.#live();
+    await syncRoutes6(this.#ifname ?? this.#opts.interface, spec.routes);
+    const prefixes = spec.prefixes.flatMap((t) => parseIPv6Prefix(t) ?? []);
+    const inside = (a: string) => prefixes.some((p) => ipv6PrefixContains(p, a));
+    if (spec.proxy.length > 0) await procSysctl().write('net.ipv6.conf.all.proxy_ndp', '1');
+    await syncProxy6(spec.proxy, inside);
   }
 
   async applyNat(state: NatState): Promise<{ drift: readonly DriftItem[] }> {
@@ -203,6 +216,7 @@ export class LinuxDataplane implements Dataplane {
       this.#peers.clear();
       this.#status.clear();
       this.#addresses = null;
+      this.#routes6 = null;
       this.#failed = null;
       this.#restartTimes = [];
     }
@@ -283,6 +297,7 @@ export class LinuxDataplane implements Dataplane {
         const peers = [...this.#peers.values()];
         await worker.call('setPeers', { peers, endpoints: hints }, COMMAND_TIMEOUT_MS);
         if (this.#addresses) await syncAddresses(this.#ifname!, this.#addresses);
+        if (this.#routes6) await syncRoutes6(this.#ifname!, this.#routes6);
       } catch (err) {
         logger.error(`The restarted data plane thread is incomplete: ${messageOf(err)}`);
       }

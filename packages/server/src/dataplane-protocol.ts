@@ -110,6 +110,7 @@ export interface ParsedPeer {
   publicKey: Uint8Array;
   presharedKey: Uint8Array | null;
   allowedIp: Prefix;
+  allowedIp6: Prefix | null;
 }
 
 /**
@@ -148,12 +149,21 @@ export function parsePeers(peers: unknown): ParsedPeer[] {
     } catch (err) {
       throw new TypeError(`Invalid ${at}.allowedIp: ${(err as Error).message}`);
     }
-    const copy = {
+    let allowedIp6: Prefix | null = null;
+    if (spec.allowedIp6 !== undefined) {
+      try {
+        allowedIp6 = parsePrefix(spec.allowedIp6);
+      } catch (err) {
+        throw new TypeError(`Invalid ${at}.allowedIp6: ${(err as Error).message}`);
+      }
+    }
+    const copy: PeerSpec = {
       publicKey: spec.publicKey,
       presharedKey: spec.presharedKey,
       allowedIp: spec.allowedIp,
+      ...(spec.allowedIp6 !== undefined ? { allowedIp6: spec.allowedIp6 } : {}),
     };
-    return { spec: copy, publicKey, presharedKey, allowedIp };
+    return { spec: copy, publicKey, presharedKey, allowedIp, allowedIp6 };
   });
 }
 
@@ -169,7 +179,11 @@ export function planPeers(
   for (const p of wanted) {
     const old = current.get(p.spec.publicKey);
     if (!old) add.push(p);
-    else if (old.presharedKey !== p.spec.presharedKey || old.allowedIp !== p.spec.allowedIp) {
+    else if (
+      old.presharedKey !== p.spec.presharedKey ||
+      old.allowedIp !== p.spec.allowedIp ||
+      old.allowedIp6 !== p.spec.allowedIp6
+    ) {
       change.push(p);
     }
   }

@@ -72,6 +72,9 @@ describe('local API', () => {
       name: 'lab',
       network: '10.59.50.0/24',
       devices: 0,
+      wanIp: null,
+      ipv6: null,
+      gatewayIpv6: null,
     });
     assert.ok(t.dataplane.addresses.includes('10.59.50.1/24'));
     const dev = (await t.call('device.add', { subnet: '10.59.50.1/24', name: 'phone' })).result as {

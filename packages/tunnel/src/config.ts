@@ -8,6 +8,8 @@
  * the device address with the subnet's prefix length, the server as the one peer with the device's
  * preshared key, the subnet network as AllowedIPs (split tunnel), the WAN endpoint and a 25 s
  * keepalive. A device that brought its own key gets a placeholder where its private key goes.
+ * StartTunnel 1.5 adds `# inbound: yes` for devices reached from outside (StartOS reads it) and,
+ * with an IPv6 prefix, the device's IPv6 address and `::/0` (full tunnel for IPv6).
  * @module
  */
 
@@ -25,22 +27,29 @@ export interface ConfigInput {
   serverPublicKey: string;
   /** `HOST:PORT` (IPv6 hosts in brackets). */
   endpoint: string;
+  /** The device's IPv6 address with its subnet prefix's length, or null without IPv6. */
+  ipv6?: string | null;
+  /** The device receives connections from outside (a server, a forward or a pinhole). */
+  inbound?: boolean;
 }
 
 /** The wg-quick text of one device. */
 export function renderConfig(c: ConfigInput): string {
   const privateKey = c.device.privateKey ?? PRIVATE_KEY_PLACEHOLDER;
+  const v6 = c.ipv6 ?? null;
   const lines = [
     `# StartTunnel config for ${c.device.name}`,
+    ...(c.inbound ? ['# inbound: yes'] : []),
     '',
     '[Interface]',
-    `Address = ${c.ip}/${c.subnet.bits}`,
+    `Address = ${c.ip}/${c.subnet.bits}${v6 !== null ? `, ${v6}` : ''}`,
     `PrivateKey = ${privateKey}`,
     '',
     '[Peer]',
     `PublicKey = ${c.serverPublicKey}`,
     `PresharedKey = ${c.device.presharedKey}`,
-    `AllowedIPs = ${formatCidr(c.subnet.network, c.subnet.bits)}`,
+    // IPv4 is split tunnel; with IPv6 the device's global address only works through us
+    `AllowedIPs = ${formatCidr(c.subnet.network, c.subnet.bits)}${v6 !== null ? ', ::/0' : ''}`,
     `Endpoint = ${c.endpoint}`,
     'PersistentKeepalive = 25',
     '',

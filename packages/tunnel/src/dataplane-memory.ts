@@ -7,7 +7,7 @@
 
 import type { CounterValue, DriftItem, NatState } from '@start-tunnel/nat';
 import { validateState } from '@start-tunnel/nat';
-import type { Dataplane, PeerSpec, PeerStatus } from './dataplane.ts';
+import type { Dataplane, Ipv6Routes, PeerSpec, PeerStatus } from './dataplane.ts';
 
 export class MemoryDataplane implements Dataplane {
   started: string | null = null;
@@ -15,6 +15,7 @@ export class MemoryDataplane implements Dataplane {
   /** How many times each public key was added or changed. */
   touches = new Map<string, number>();
   addresses: string[] = [];
+  ipv6: Ipv6Routes = { routes: [], proxy: [], prefixes: [] };
   nat: NatState | null = null;
   natApplies = 0;
   /** Set to make the next applyNat reject with this error. */
@@ -30,7 +31,14 @@ export class MemoryDataplane implements Dataplane {
     for (const key of [...this.peers.keys()]) if (!wanted.has(key)) this.peers.delete(key);
     for (const p of peers) {
       const old = this.peers.get(p.publicKey);
-      if (old && old.presharedKey === p.presharedKey && old.allowedIp === p.allowedIp) continue;
+      if (
+        old &&
+        old.presharedKey === p.presharedKey &&
+        old.allowedIp === p.allowedIp &&
+        old.allowedIp6 === p.allowedIp6
+      ) {
+        continue;
+      }
       this.peers.set(p.publicKey, p);
       this.touches.set(p.publicKey, (this.touches.get(p.publicKey) ?? 0) + 1);
     }
@@ -38,6 +46,14 @@ export class MemoryDataplane implements Dataplane {
 
   async setAddresses(cidrs: string[]): Promise<void> {
     this.addresses = [...cidrs].sort();
+  }
+
+  async setIpv6Routes(spec: Ipv6Routes): Promise<void> {
+    this.ipv6 = {
+      routes: [...spec.routes].sort(),
+      proxy: [...spec.proxy],
+      prefixes: [...spec.prefixes],
+    };
   }
 
   async applyNat(state: NatState): Promise<{ drift: readonly DriftItem[] }> {

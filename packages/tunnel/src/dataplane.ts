@@ -18,6 +18,18 @@ export interface PeerSpec {
   presharedKey: string;
   /** The device's address as a /32, the only source it may use (anti-spoofing). */
   allowedIp: string;
+  /** Its IPv6 address as a /128 when its subnet has a prefix. */
+  allowedIp6?: string | undefined;
+}
+
+/** The IPv6 side of the host: routes to devices and NDP proxy entries on WAN interfaces. */
+export interface Ipv6Routes {
+  /** Device addresses (`2001:db8:7::a3b:702/128`) routed into the tunnel interface. */
+  routes: string[];
+  /** Addresses answered for by NDP proxy on a WAN interface (prefixes on-link there). */
+  proxy: { address: string; dev: string }[];
+  /** Every prefix the tunnel manages: proxy entries inside them that are not wanted go. */
+  prefixes: string[];
 }
 
 export interface PeerStatus {
@@ -36,8 +48,13 @@ export interface Dataplane {
    * WireGuard device holds them; rejects (changing nothing) when a key cannot be parsed.
    */
   setPeers(peers: PeerSpec[]): Promise<void>;
-  /** Makes the interface addresses exactly `cidrs` (gateway form, e.g. `10.59.7.1/24`). */
+  /**
+   * Makes the interface addresses exactly `cidrs` (gateway form, e.g. `10.59.7.1/24`, and the
+   * server's IPv6 address in each prefixed subnet as a /128).
+   */
   setAddresses(cidrs: string[]): Promise<void>;
+  /** Makes the IPv6 routes to devices and the NDP proxy entries exactly these. */
+  setIpv6Routes(spec: Ipv6Routes): Promise<void>;
   /** Applies the nat state (null: nothing to apply, e.g. no WAN interface). */
   applyNat(state: NatState): Promise<{ drift: readonly DriftItem[] }>;
   /** Counters of each forward of `state`, by index. */

@@ -25,7 +25,10 @@ import {
   RpcError,
 } from '@start-tunnel/protocol';
 import { z } from 'zod';
-import { cidrsOverlap, formatIPv4 } from './ipv4.ts';
+import { parsePinholeKey, parsePrefix6 } from './addr6.ts';
+import { checkWanIp } from './egress.ts';
+import { cidrsOverlap, formatIPv4, parseIPv4 } from './ipv4.ts';
+import { addPinhole, setSubnetIpv6 } from './ipv6.ts';
 import {
   checkName,
   normalizeKey,
@@ -274,8 +277,12 @@ const stateSchema = z.strictObject({
           privateKey: str.nullable(),
           presharedKey: str,
           createdAt: time,
+          kind: z.enum(['client', 'server'], { error: 'must be "client" or "server"' }),
+          wanIp: str.nullable(),
         })
       ),
+      wanIp: str.nullable(),
+      ipv6: str.nullable(),
     })
   ),
   forwards: z.record(
@@ -288,6 +295,17 @@ const stateSchema = z.strictObject({
       createdAt: time,
     })
   ),
+  pinholes: z.record(
+    str,
+    z.strictObject({
+      internalPort: z.number().int().min(1).max(65535).nullable(),
+      count: z.number().int().min(1).max(65535),
+      label: str.nullable(),
+      enabled: z.boolean({ error: 'must be a boolean' }),
+      createdAt: time,
+    })
+  ),
+  httpRedirects: z.strictObject({ disabled: z.array(str) }),
   web: z.record(str, z.unknown()).nullable(),
 });
 
@@ -374,6 +392,19 @@ export function checkState(doc: Json): State {
     const rec = state.subnets[key]!;
     const name = at(['subnets', key, 'name'], rec.name, () => checkName('name', rec.name));
     same(['subnets', key, 'name'], rec.name, name);
+    const wan = rec.wanIp;
+    if (wan !== null)
+      same(
+        ['subnets', key, 'wanIp'],
+        wan,
+        at(['subnets', key, 'wanIp'], wan, () => checkWanIp(state, wan)) ?? ''
+      );
+    const v6 = rec.ipv6;
+    if (v6 !== null) {
+      const p = parsePrefix6(v6);
+      if (p === null) throw fault(['subnets', key, 'ipv6'], v6, 'expected an IPv6 prefix');
+      same(['subnets', key, 'ipv6'], v6, p.text);
+    }
     for (const [ip, d] of Object.entries(rec.devices)) {
       const base = ['subnets', key, 'devices', ip];
       same(base, ip, formatIPv4(at(base, ip, () => parseDeviceIp(subnet, ip))));
@@ -386,6 +417,9 @@ export function checkState(doc: Json): State {
         throw fault([...base, 'publicKey'], d.publicKey, `is already the key of ${owner}`);
       }
       owners.set(pub, formatPointer(base));
+      const dw = d.wanIp;
+      if (dw !== null)
+        same([...base, 'wanIp'], dw, at([...base, 'wanIp'], dw, () => checkWanIp(state, dw)) ?? '');
       secretKey([...base, 'presharedKey'], d.presharedKey);
       if (
         d.privateKey !== null &&
@@ -412,7 +446,40 @@ export function checkState(doc: Json): State {
       );
     }
   }
+  checkIpv6(state);
+  for (const [key, p] of Object.entries(state.pinholes)) {
+    const k = parsePinholeKey(key);
+    if (k === null) throw fault(['pinholes', key], key, 'expected [IPv6]:PORT');
+    const at0 = { now: () => new Date(p.createdAt) };
+    const again = at(['pinholes', key], key, () =>
+      addPinhole(state, at0, {
+        gua: k.gua,
+        externalPort: k.port,
+        internalPort: p.internalPort,
+        label: p.label,
+        count: p.count,
+      })
+    );
+    same(['pinholes', key], key, again.key);
+  }
+  for (const [i, ip] of state.httpRedirects.disabled.entries()) {
+    const n = parseIPv4(ip);
+    if (n === null || formatIPv4(n) !== ip) {
+      throw fault(['httpRedirects', 'disabled', String(i)], ip, 'expected an IPv4 address');
+    }
+  }
   return state;
+}
+
+/** The IPv6 prefixes of `state` together: none overlaps another, no two hosts collide. */
+function checkIpv6(state: State): void {
+  for (const [key, rec] of Object.entries(state.subnets)) {
+    if (rec.ipv6 === null) continue;
+    const prefix = rec.ipv6;
+    at(['subnets', key, 'ipv6'], prefix, () =>
+      setSubnetIpv6(state, key, prefix, { hasDefaultRoute: true, onLink: [prefix] })
+    );
+  }
 }
 
 /**

@@ -10,15 +10,26 @@
  */
 
 import {
+  type AddedDevice,
   type DeviceInfo,
   ErrorCode,
   type ForwardInfo,
+  isPublicIPv4,
   type RpcDispatcher,
   RpcError,
   type StatusInfo,
   type SubnetInfo,
 } from '@start-tunnel/protocol';
+import { deviceIpv6, gatewayIpv6 } from './addr6.ts';
 import { formatEndpoint, renderConfig } from './config.ts';
+import {
+  checkForwardWan,
+  effectiveWan,
+  forwardAddress,
+  setDeviceWan,
+  setSubnetWan,
+} from './egress.ts';
+import { addPinhole, pinholeInfo, removePinhole, setSubnetIpv6, updatePinhole } from './ipv6.ts';
 import {
   addDevice,
   addForward,
@@ -26,18 +37,22 @@ import {
   allDevices,
   getDevice,
   getSubnet,
+  isInbound,
   parseSubnet,
   removeDevice,
   removeForward,
   removeSubnet,
   serverPublicKey,
+  setDeviceKind,
   setForwardEnabled,
   setForwardLabel,
   setWanOverride,
   subnetNetwork,
 } from './model.ts';
+import { checkForwardPort80, redirects, setRedirectEnabled } from './redirect.ts';
 import type { State } from './schema.ts';
 import type { Tunnel } from './tunnel.ts';
+import { onLinkPrefixes, systemIpv6DefaultRoute } from './wan.ts';
 
 function subnetInfo(state: State, key: string): SubnetInfo {
   const rec = state.subnets[key]!;
@@ -46,6 +61,22 @@ function subnetInfo(state: State, key: string): SubnetInfo {
     name: rec.name,
     network: subnetNetwork(key),
     devices: Object.keys(rec.devices).length,
+    wanIp: rec.wanIp,
+    ipv6: rec.ipv6,
+    gatewayIpv6: gatewayIpv6(state, key),
+  };
+}
+
+function addedDevice(state: State, subnet: string, ip: string): AddedDevice {
+  const d = state.subnets[subnet]!.devices[ip]!;
+  return {
+    subnet,
+    name: d.name,
+    ip,
+    publicKey: d.publicKey,
+    ownKey: d.privateKey === null,
+    kind: d.kind,
+    ipv6: deviceIpv6(state, subnet, ip),
   };
 }
 
@@ -58,6 +89,7 @@ function forwardInfo(
   return {
     source,
     target: f.target,
+    externalIp: forwardAddress(state, source),
     protocol: f.protocol,
     label: f.label,
     enabled: f.enabled,
@@ -69,6 +101,7 @@ function forwardInfo(
 /** Registers every control-plane method on `rpc`. */
 export function registerTunnelMethods(rpc: RpcDispatcher, tunnel: Tunnel, version: string): void {
   const { env } = tunnel.opts;
+  const hasIpv6Route = tunnel.opts.ipv6DefaultRoute ?? systemIpv6DefaultRoute;
 
   rpc.register('subnet.list', () =>
     Object.keys(tunnel.state.subnets).map((k) => subnetInfo(tunnel.state, k))
@@ -84,6 +117,23 @@ export function registerTunnelMethods(rpc: RpcDispatcher, tunnel: Tunnel, versio
     await tunnel.change((s) => ({ state: removeSubnet(s, p.subnet), result: null }));
     return null;
   });
+  rpc.register('subnet.set-wan', async (p) => {
+    const key = await tunnel.change((s) => ({
+      state: setSubnetWan(s, p.subnet, p.wanIp),
+      result: parseSubnet(p.subnet).key,
+    }));
+    return subnetInfo(tunnel.state, key);
+  });
+  rpc.register('subnet.set-ipv6', async (p) => {
+    const { key, warnings } = await tunnel.change((s) => {
+      const onLink = onLinkPrefixes(tunnel.opts.addresses(), tunnel.opts.interface);
+      const host = { hasDefaultRoute: hasIpv6Route(), onLink: onLink.map((l) => l.prefix) };
+      const r = setSubnetIpv6(s, p.subnet, p.prefix, host);
+      return { state: r.state, result: { key: parseSubnet(p.subnet).key, warnings: r.warnings } };
+    });
+    for (const w of warnings) tunnel.opts.log(`subnet ${key}: ${w}`);
+    return { ...subnetInfo(tunnel.state, key), warnings };
+  });
 
   rpc.register('device.list', async (p): Promise<DeviceInfo[]> => {
     // validates the subnet and that it exists (an empty list would hide a typo)
@@ -96,22 +146,31 @@ export function registerTunnelMethods(rpc: RpcDispatcher, tunnel: Tunnel, versio
       ip,
       publicKey: d.publicKey,
       ownKey: d.privateKey === null,
+      kind: d.kind,
+      wanIp: d.wanIp,
+      effectiveWanIp: effectiveWan(tunnel.state, ip),
+      ipv6: deviceIpv6(tunnel.state, key, ip),
       ...tunnel.deviceStatus(d.publicKey),
     }));
   });
   rpc.register('device.add', async (p) =>
     tunnel.change((s) => {
       const r = addDevice(s, env, p);
-      return {
-        state: r.state,
-        result: {
-          subnet: r.subnet,
-          name: r.device.name,
-          ip: r.ip,
-          publicKey: r.device.publicKey,
-          ownKey: r.device.privateKey === null,
-        },
-      };
+      return { state: r.state, result: addedDevice(r.state, r.subnet, r.ip) };
+    })
+  );
+  rpc.register('device.set-kind', async (p) =>
+    tunnel.change((s) => {
+      const found = getDevice(s, p.subnet, p.ip);
+      const next = setDeviceKind(s, p.subnet, p.ip, p.kind);
+      return { state: next, result: addedDevice(next, found.subnet.key, found.ip) };
+    })
+  );
+  rpc.register('device.set-wan', async (p) =>
+    tunnel.change((s) => {
+      const found = getDevice(s, p.subnet, p.ip);
+      const next = setDeviceWan(s, p.subnet, p.ip, p.wanIp);
+      return { state: next, result: addedDevice(next, found.subnet.key, found.ip) };
     })
   );
   rpc.register('device.remove', async (p) => {
@@ -133,7 +192,9 @@ export function registerTunnelMethods(rpc: RpcDispatcher, tunnel: Tunnel, versio
         );
       }
     } else {
-      const wan = tunnel.wan().address;
+      // where the device leaves is where it should connect; a private WAN (a cloud that NATs
+      // at its edge) needs the public name or address given explicitly
+      const wan = effectiveWan(tunnel.state, ip) ?? tunnel.wan().address;
       if (!wan) {
         throw new RpcError(
           ErrorCode.NotFound,
@@ -143,8 +204,19 @@ export function registerTunnelMethods(rpc: RpcDispatcher, tunnel: Tunnel, versio
           'no WAN address'
         );
       }
+      if (!isPublicIPv4(wan)) {
+        throw new RpcError(
+          ErrorCode.InvalidRequest,
+          `The WAN address ${wan} of this device is not public (the provider NATs it at its ` +
+            'edge): pass the public endpoint (IP or DNS name) with --endpoint',
+          'endpoint',
+          'the WAN address is not public'
+        );
+      }
       endpoint = `${wan}:${port}`;
     }
+    const gua = deviceIpv6(tunnel.state, subnet.key, ip);
+    const prefix = tunnel.state.subnets[subnet.key]!.ipv6;
     return {
       subnet: subnet.key,
       name: device.name,
@@ -157,6 +229,8 @@ export function registerTunnelMethods(rpc: RpcDispatcher, tunnel: Tunnel, versio
         device,
         serverPublicKey: serverPublicKey(tunnel.state),
         endpoint,
+        ipv6: gua !== null && prefix !== null ? `${gua}/${prefix.split('/')[1]}` : null,
+        inbound: isInbound(tunnel.state, subnet.key, ip),
       }),
     };
   });
@@ -174,6 +248,8 @@ export function registerTunnelMethods(rpc: RpcDispatcher, tunnel: Tunnel, versio
   rpc.register('port-forward.add', async (p) => {
     const source = await tunnel.change((s) => {
       const r = addForward(s, env, p);
+      checkForwardWan(r.state, r.source);
+      checkForwardPort80(r.state, r.source, tunnel.publicIps());
       return { state: r.state, result: r.source };
     });
     return forwardInfo(tunnel.state, source);
@@ -185,6 +261,7 @@ export function registerTunnelMethods(rpc: RpcDispatcher, tunnel: Tunnel, versio
   rpc.register('port-forward.set-enabled', async (p) => {
     const source = await tunnel.change((s) => {
       const r = setForwardEnabled(s, p.source, p.enabled);
+      if (p.enabled) checkForwardPort80(r.state, r.source, tunnel.publicIps());
       return { state: r.state, result: r.source };
     });
     return forwardInfo(tunnel.state, source);
@@ -195,6 +272,50 @@ export function registerTunnelMethods(rpc: RpcDispatcher, tunnel: Tunnel, versio
       return { state: r.state, result: r.source };
     });
     return forwardInfo(tunnel.state, source);
+  });
+
+  rpc.register('pinhole.list', () =>
+    Object.keys(tunnel.state.pinholes).map((k) => pinholeInfo(tunnel.state, k))
+  );
+  rpc.register('pinhole.add', async (p) => {
+    const key = await tunnel.change((s) => {
+      const r = addPinhole(s, env, p);
+      return { state: r.state, result: r.key };
+    });
+    return pinholeInfo(tunnel.state, key);
+  });
+  rpc.register('pinhole.remove', async (p) => {
+    await tunnel.change((s) => ({
+      state: removePinhole(s, p.gua, p.externalPort),
+      result: null,
+    }));
+    return null;
+  });
+  rpc.register('pinhole.set-enabled', async (p) => {
+    const key = await tunnel.change((s) => {
+      const r = updatePinhole(s, p.gua, p.externalPort, { enabled: p.enabled });
+      return { state: r.state, result: r.key };
+    });
+    return pinholeInfo(tunnel.state, key);
+  });
+  rpc.register('pinhole.update-label', async (p) => {
+    const key = await tunnel.change((s) => {
+      const r = updatePinhole(s, p.gua, p.externalPort, { label: p.label ?? null });
+      return { state: r.state, result: r.key };
+    });
+    return pinholeInfo(tunnel.state, key);
+  });
+
+  rpc.register('http-redirect.list', () => redirects(tunnel.state, tunnel.publicIps()));
+  rpc.register('http-redirect.set-enabled', async (p) => {
+    const ips = tunnel.publicIps();
+    const ip = await tunnel.change((s) => {
+      const next = setRedirectEnabled(s, p.ip, p.enabled, ips);
+      return { state: next, result: p.ip.trim() };
+    });
+    const info = redirects(tunnel.state, ips).find((r) => r.ip === ip);
+    if (!info) throw new RpcError(ErrorCode.NotFound, `No public address "${p.ip}"`, 'ip');
+    return info;
   });
 
   rpc.register('wan.show', () => tunnel.wan());

@@ -8,7 +8,7 @@
  */
 
 export { formatEndpoint, PRIVATE_KEY_PLACEHOLDER, renderConfig } from './config.ts';
-export type { Dataplane, PeerSpec, PeerStatus } from './dataplane.ts';
+export type { Dataplane, Ipv6Routes, PeerSpec, PeerStatus } from './dataplane.ts';
 export { checkState, patchState, redactState, registerDbMethods } from './db.ts';
 export { registerTunnelMethods } from './handlers.ts';
 export { isPublicIPv4, parseIPv4 } from './ipv4.ts';

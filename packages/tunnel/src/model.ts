@@ -17,12 +17,14 @@
 
 import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes } from 'node:crypto';
 import {
+  type DeviceKind,
   ErrorCode,
   isUsableIPv4,
   nameProblem,
   type Protocol,
   RpcError,
 } from '@start-tunnel/protocol';
+import { collectPinholes, deviceIpv6, hosts6, parsePinholeKey } from './addr6.ts';
 import {
   broadcastOf,
   type Cidr,
@@ -61,7 +63,7 @@ export const systemEnv: ModelEnv = {
   },
 };
 
-function invalid(
+export function invalid(
   field: string,
   value: unknown,
   reason: string,
@@ -71,7 +73,7 @@ function invalid(
   return new RpcError(code, `Invalid ${field} ${shown}: ${reason}`, field, reason);
 }
 
-function notFound(field: string, value: string, what: string) {
+export function notFound(field: string, value: string, what: string) {
   return new RpcError(ErrorCode.NotFound, `No ${what} "${value}"`, field, `no such ${what}`);
 }
 
@@ -82,8 +84,12 @@ export function initialState(env: ModelEnv): State {
     schema: SCHEMA_VERSION,
     server: { privateKey: env.generateKeyPair().privateKey },
     wan: { override: null },
-    subnets: { [`10.59.${third}.1/24`]: { name: 'Default Subnet', devices: {} } },
+    subnets: {
+      [`10.59.${third}.1/24`]: { name: 'Default Subnet', devices: {}, wanIp: null, ipv6: null },
+    },
     forwards: {},
+    pinholes: {},
+    httpRedirects: { disabled: [] },
     web: null,
   };
 }
@@ -157,7 +163,13 @@ export function addSubnet(state: State, subnet: string, name: string): State {
       throw invalid('subnet', subnet, `overlaps the existing subnet ${key}`);
     }
   }
-  return { ...state, subnets: { ...state.subnets, [s.key]: { name: cleanName, devices: {} } } };
+  return {
+    ...state,
+    subnets: {
+      ...state.subnets,
+      [s.key]: { name: cleanName, devices: {}, wanIp: null, ipv6: null },
+    },
+  };
 }
 
 /** `subnet.remove`: the subnet, its devices and every forward that targeted them. */
@@ -165,7 +177,7 @@ export function removeSubnet(state: State, subnet: string): State {
   const [s] = getSubnet(state, subnet);
   const subnets = { ...state.subnets };
   delete subnets[s.key];
-  return collectForwards({ ...state, subnets });
+  return collect({ ...state, subnets });
 }
 
 // ---- devices -------------------------------------------------------------------------------
@@ -182,13 +194,38 @@ export function parseDeviceIp(s: SubnetKey, text: string, field = 'ip'): number 
   return ip;
 }
 
-/** First free host address from `.2` upward; null when the subnet is full. */
-export function firstFreeIp(s: SubnetKey, rec: SubnetRecord): number | null {
+/**
+ * First free host address from `.2` upward whose IPv6 address (when the subnet has a prefix
+ * longer than /96) collides with no other host; null when there is none.
+ */
+export function firstFreeIp(state: State, s: SubnetKey, rec: SubnetRecord): number | null {
   const last = broadcastOf(s) - 1;
   for (let ip = s.gateway + 1; ip <= last; ip++) {
-    if (!rec.devices[formatIPv4(ip)]) return ip;
+    if (!rec.devices[formatIPv4(ip)] && ipv6Clash(state, s.key, formatIPv4(ip)) === null) return ip;
   }
   return null;
+}
+
+/**
+ * What a new device at `ip` would collide with in IPv6 (a prefix longer than /96 keeps only the
+ * IPv4's low bits): a sentence, or null.
+ */
+export function ipv6Clash(state: State, subnet: string, ip: string): string | null {
+  const rec = state.subnets[subnet];
+  if (!rec || rec.ipv6 === null || rec.devices[ip]) return null;
+  const trial = {
+    ...rec,
+    devices: { ...rec.devices, [ip]: rec.devices[ip] ?? ({} as DeviceRecord) },
+  };
+  const hosts = hosts6({ ...state, subnets: { ...state.subnets, [subnet]: trial } });
+  const mine = hosts.find((h) => h.subnet === subnet && h.ip === ip);
+  const other = hosts.find((h) => h !== mine && h.address === mine?.address);
+  if (!mine || !other) return null;
+  const who = other.ip === null ? 'the tunnel itself' : `device ${other.ip}`;
+  return (
+    `would take IPv6 ${mine.address}, which collides with ${who}; choose an IP whose low bits ` +
+    'differ, or use a larger IPv6 prefix'
+  );
 }
 
 /** Normalizes a base64 WireGuard key (padded or not) to padded base64; throws naming `field`. */
@@ -234,15 +271,24 @@ export interface DeviceAdded {
 export function addDevice(
   state: State,
   env: ModelEnv,
-  p: { subnet: string; name: string; ip?: string | undefined; publicKey?: string | undefined }
+  p: {
+    subnet: string;
+    name: string;
+    ip?: string | undefined;
+    publicKey?: string | undefined;
+    kind?: DeviceKind | undefined;
+  }
 ): DeviceAdded {
   const [s, rec] = getSubnet(state, p.subnet);
   const name = checkName('name', p.name);
   const ownKey = p.publicKey !== undefined ? normalizeKey(p.publicKey, 'publicKey') : null;
   let ip: number;
-  if (p.ip !== undefined) ip = parseDeviceIp(s, p.ip);
-  else {
-    const free = firstFreeIp(s, rec);
+  if (p.ip !== undefined) {
+    ip = parseDeviceIp(s, p.ip);
+    const clash = ipv6Clash(state, s.key, formatIPv4(ip));
+    if (clash !== null) throw invalid('ip', p.ip, clash);
+  } else {
+    const free = firstFreeIp(state, s, rec);
     if (free === null) throw invalid('subnet', p.subnet, 'has no free address left');
     ip = free;
   }
@@ -253,7 +299,8 @@ export function addDevice(
     if (ownKey !== null && ownKey !== existing.publicKey) {
       throw invalid('ip', ipText, `is taken by device "${existing.name}" with another key`);
     }
-    device = { ...existing, name };
+    // a rename keeps keys and kind, as the original; an explicit kind is applied
+    device = { ...existing, name, ...(p.kind !== undefined ? { kind: p.kind } : {}) };
   } else {
     if (ownKey !== null) {
       if (ownKey === serverPublicKey(state)) {
@@ -274,6 +321,8 @@ export function addDevice(
       privateKey: keys ? keys.privateKey : null,
       presharedKey: Buffer.from(env.randomBytes(32)).toString('base64'),
       createdAt: env.now().toISOString(),
+      kind: p.kind ?? 'client',
+      wanIp: null,
     };
   }
   const subnets = {
@@ -289,10 +338,53 @@ export function removeDevice(state: State, subnet: string, ip: string): State {
   const rec = state.subnets[found.subnet.key]!;
   const devices = { ...rec.devices };
   delete devices[found.ip];
-  return collectForwards({
+  return collect({
     ...state,
     subnets: { ...state.subnets, [found.subnet.key]: { ...rec, devices } },
   });
+}
+
+/** A state with one device record replaced. */
+export function withDevice(state: State, subnet: string, ip: string, device: DeviceRecord): State {
+  const rec = state.subnets[subnet]!;
+  return {
+    ...state,
+    subnets: { ...state.subnets, [subnet]: { ...rec, devices: { ...rec.devices, [ip]: device } } },
+  };
+}
+
+/**
+ * `device.set-kind`: the kind is sticky; a device demoted to client loses every forward and
+ * pinhole that reached it, as in the original.
+ */
+export function setDeviceKind(state: State, subnet: string, ip: string, kind: DeviceKind): State {
+  const found = getDevice(state, subnet, ip);
+  const next = withDevice(state, found.subnet.key, found.ip, { ...found.device, kind });
+  return kind === 'client' ? dropExposure(next, found.subnet.key, found.ip) : next;
+}
+
+/** Removes the forwards that target a device and the pinholes on its IPv6 address. */
+function dropExposure(state: State, subnet: string, ip: string): State {
+  const forwards: Record<string, ForwardRecord> = {};
+  for (const [source, f] of Object.entries(state.forwards)) {
+    if (f.target.split(':')[0] !== ip) forwards[source] = f;
+  }
+  const gua = deviceIpv6(state, subnet, ip);
+  const pinholes: State['pinholes'] = {};
+  for (const [key, p] of Object.entries(state.pinholes)) {
+    if (parsePinholeKey(key)?.gua !== gua) pinholes[key] = p;
+  }
+  return { ...state, forwards, pinholes };
+}
+
+/** True when a device receives anything from outside (a forward or a pinhole reaches it). */
+export function isInbound(state: State, subnet: string, ip: string): boolean {
+  const rec = state.subnets[subnet]?.devices[ip];
+  if (!rec) return false;
+  if (rec.kind === 'server') return true;
+  if (Object.values(state.forwards).some((f) => f.target.split(':')[0] === ip)) return true;
+  const gua = deviceIpv6(state, subnet, ip);
+  return gua !== null && Object.keys(state.pinholes).some((k) => parsePinholeKey(k)?.gua === gua);
 }
 
 /** Finds a device; throws NotFound naming the field. */
@@ -319,7 +411,11 @@ export function allDevices(state: State): { subnet: string; ip: string; device: 
   return out;
 }
 
-/** Drops forwards whose target is no longer a device (the original's garbage collection). */
+/** Drops forwards and pinholes that no longer reach a device (the original's garbage collection). */
+function collect(state: State): State {
+  return collectPinholes(collectForwards(state));
+}
+
 function collectForwards(state: State): State {
   const ips = new Set(allDevices(state).map((d) => d.ip));
   const forwards: Record<string, ForwardRecord> = {};

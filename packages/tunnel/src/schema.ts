@@ -13,9 +13,9 @@
  * @module
  */
 
-import type { Protocol } from '@start-tunnel/protocol';
+import type { DeviceKind, Protocol } from '@start-tunnel/protocol';
 
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 export interface DeviceRecord {
   name: string;
@@ -26,12 +26,30 @@ export interface DeviceRecord {
   /** base64 32-byte preshared key, one per device. */
   presharedKey: string;
   createdAt: string;
+  /** `server` publishes services (forwards, pinholes); `client` only goes out (the original's). */
+  kind: DeviceKind;
+  /** Public IPv4 this device leaves by and is reached on, or null to follow its subnet. */
+  wanIp: string | null;
 }
 
 export interface SubnetRecord {
   name: string;
   /** Devices by IPv4 address. */
   devices: Record<string, DeviceRecord>;
+  /** Public IPv4 the subnet leaves by and is reached on, or null for the default WAN. */
+  wanIp: string | null;
+  /** Routed IPv6 prefix `2001:db8:7::/64` (canonical, network form), or null. */
+  ipv6: string | null;
+}
+
+/** An IPv6 pinhole, keyed `[GUA]:PORT` (the original's `pinholes6`). */
+export interface PinholeRecord {
+  /** First port on the device, or null for the external port itself. */
+  internalPort: number | null;
+  count: number;
+  label: string | null;
+  enabled: boolean;
+  createdAt: string;
 }
 
 export interface ForwardRecord {
@@ -55,12 +73,44 @@ export interface State {
   subnets: Record<string, SubnetRecord>;
   /** Forwards by normalized source (`PORT[-PORT]` or `IP:PORT[-PORT]`). */
   forwards: Record<string, ForwardRecord>;
+  /** IPv6 pinholes by `[GUA]:PORT`. */
+  pinholes: Record<string, PinholeRecord>;
+  /** Public IPv4s whose HTTP→HTTPS redirect the owner turned off (on by default). */
+  httpRedirects: { disabled: string[] };
   /** Opaque section owned by the web package (panel settings, password, keys, sessions). */
   web: Record<string, unknown> | null;
 }
 
 /** Migrations from version `from` to `from + 1`. */
-const MIGRATIONS: Record<number, (old: Record<string, unknown>) => Record<string, unknown>> = {};
+const MIGRATIONS: Record<number, (old: Record<string, unknown>) => Record<string, unknown>> = {
+  // 2: StartTunnel 1.5's per-subnet/device WAN and IPv6, device kind, pinholes, redirects. Every
+  // existing device becomes a client, as the original's `WgClientKind` migration does for a
+  // device without its automatic capabilities, except one that a forward targets: it already
+  // publishes, so it is a server.
+  1: (old) => {
+    const forwards = isRecord(old.forwards) ? old.forwards : {};
+    const targets = new Set(
+      Object.values(forwards).map((f) =>
+        isRecord(f) && typeof f.target === 'string' ? f.target.split(':')[0] : ''
+      )
+    );
+    const subnets: Record<string, unknown> = {};
+    for (const [key, s] of Object.entries(isRecord(old.subnets) ? old.subnets : {})) {
+      if (!isRecord(s)) {
+        subnets[key] = s;
+        continue;
+      }
+      const devices: Record<string, unknown> = {};
+      for (const [ip, d] of Object.entries(isRecord(s.devices) ? s.devices : {})) {
+        devices[ip] = isRecord(d)
+          ? { ...d, kind: targets.has(ip) ? 'server' : 'client', wanIp: null }
+          : d;
+      }
+      subnets[key] = { ...s, devices, wanIp: null, ipv6: null };
+    }
+    return { ...old, subnets, pinholes: {}, httpRedirects: { disabled: [] } };
+  },
+};
 
 export class SchemaError extends Error {
   constructor(message: string) {
@@ -111,6 +161,10 @@ function checkShape(root: Record<string, unknown>): void {
     }
   }
   if (!isRecord(root.forwards)) throw new SchemaError('State file lacks forwards');
+  if (!isRecord(root.pinholes)) throw new SchemaError('State file lacks pinholes');
+  if (!isRecord(root.httpRedirects) || !Array.isArray(root.httpRedirects.disabled)) {
+    throw new SchemaError('State file lacks httpRedirects');
+  }
   if (root.web !== null && root.web !== undefined && !isRecord(root.web)) {
     throw new SchemaError('State file has a malformed web section');
   }

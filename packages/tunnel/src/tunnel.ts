@@ -14,10 +14,13 @@
 
 import { type NatState, NatStateError, validateState } from '@start-tunnel/nat';
 import { ErrorCode, ONLINE_WINDOW_MS, RpcError, type WanInfo } from '@start-tunnel/protocol';
-import type { Dataplane, PeerSpec } from './dataplane.ts';
+import { hosts6, parsePinholeKey } from './addr6.ts';
+import type { Dataplane, Ipv6Routes, PeerSpec } from './dataplane.ts';
+import { deviceEgress, effectiveWan } from './egress.ts';
 import { allDevices, type ModelEnv, serverPublicKey } from './model.ts';
+import { publicAddresses } from './redirect.ts';
 import type { State } from './schema.ts';
-import { type AddressSource, wanInfo } from './wan.ts';
+import { type AddressSource, onLinkPrefixes, wanInfo } from './wan.ts';
 
 /** Where the state lives: `Store` (the durable file), or memory in tests. */
 export interface StateStore {
@@ -40,6 +43,10 @@ export interface TunnelOptions {
    * the panel is checked against the forwards in the same step.
    */
   reserved?: (state: State) => ReservedPort[];
+  /** True when the host has an IPv6 default route (`set-ipv6` needs one); false by default. */
+  ipv6DefaultRoute?: () => boolean;
+  /** Called after a state was applied (and after the WAN picture changed): listeners follow. */
+  onApplied?: (state: State) => void;
 }
 
 export interface ReservedPort {
@@ -131,7 +138,10 @@ export class Tunnel {
   /** Re-applies nat when the WAN picture changed (address added or removed, DHCP). */
   async refreshWan(): Promise<void> {
     if (JSON.stringify(this.wan()) === this.#lastWan) return;
-    const run = this.#queue.then(() => this.#applyNat(this.state));
+    const run = this.#queue.then(async () => {
+      await this.#applyNat(this.state);
+      this.opts.onApplied?.(this.state);
+    });
     this.#queue = run.catch(() => {});
     await run.catch((err) => this.opts.log(`Re-applying nat for a new WAN failed: ${String(err)}`));
   }
@@ -141,20 +151,59 @@ export class Tunnel {
     return wan.interfaces.length === 0 ? null : this.#natStateOn(state, wan, wan.interfaces);
   }
 
+  /** The public IPv4s the host holds now (the HTTP redirect's addresses). */
+  publicIps(): string[] {
+    return publicAddresses(this.opts.addresses(), this.opts.interface);
+  }
+
   #natStateOn(state: State, wan: WanInfo, interfaces: string[]): NatState {
     const w = wan.address;
     return {
       wan: w ? { interfaces, address: w } : { interfaces },
       wireguard: { interface: this.opts.interface, listenPort: this.opts.listenPort },
-      subnets: Object.keys(state.subnets).map((cidr) => ({ cidr })),
-      forwards: Object.entries(state.forwards).map(([source, f]) => ({
-        source,
-        target: f.target,
-        protocol: f.protocol,
-        enabled: f.enabled,
-        ...(f.label !== null ? { label: f.label } : {}),
+      subnets: Object.entries(state.subnets).map(([cidr, rec]) => ({
+        cidr,
+        ...(rec.wanIp !== null ? { egress: rec.wanIp } : {}),
+        ...(rec.ipv6 !== null ? { ipv6: rec.ipv6 } : {}),
       })),
+      // a forward written without an address answers where its target leaves
+      forwards: Object.entries(state.forwards).map(([source, f]) => {
+        const wanIp = source.includes(':') ? null : effectiveWan(state, f.target.split(':')[0]!);
+        return {
+          source: wanIp === null ? source : `${wanIp}:${source}`,
+          target: f.target,
+          protocol: f.protocol,
+          enabled: f.enabled,
+          ...(f.label !== null ? { label: f.label } : {}),
+        };
+      }),
       reserved: [...BASE_RESERVED, ...(this.opts.reserved?.(state) ?? [])],
+      hostEgress: deviceEgress(state),
+      pinholes: Object.entries(state.pinholes).map(([key, p]) => {
+        const k = parsePinholeKey(key)!;
+        const last = k.port + p.count - 1;
+        return {
+          address: k.gua,
+          ports: last === k.port ? `${k.port}` : `${k.port}-${last}`,
+          ...(p.internalPort !== null ? { internalPort: p.internalPort } : {}),
+          enabled: p.enabled,
+        };
+      }),
+    };
+  }
+
+  /** The IPv6 routes and NDP proxy entries of `state` on this host. */
+  ipv6Routes(state: State): Ipv6Routes {
+    const addrs = this.opts.addresses();
+    const onLink = onLinkPrefixes(addrs, this.opts.interface);
+    const hosts = hosts6(state);
+    const prefixes = Object.values(state.subnets).flatMap((s) => (s.ipv6 === null ? [] : [s.ipv6]));
+    return {
+      routes: hosts.filter((h) => h.ip !== null).map((h) => `${h.address}/128`),
+      proxy: hosts.flatMap((h) =>
+        onLink.filter((l) => l.contains(h.address)).map((l) => ({ address: h.address, dev: l.dev }))
+      ),
+      prefixes,
     };
   }
 
@@ -173,17 +222,29 @@ export class Tunnel {
 
   async #apply(state: State, full: boolean, old?: State): Promise<void> {
     const { dataplane } = this.opts;
-    const addresses = Object.keys(state.subnets);
-    if (full || !old || !sameKeys(old.subnets, state.subnets)) {
+    const addresses = [
+      ...Object.keys(state.subnets),
+      ...hosts6(state).flatMap((h) => (h.ip === null ? [`${h.address}/128`] : [])),
+    ];
+    const v6 = (s: State) =>
+      Object.values(s.subnets)
+        .map((r) => r.ipv6)
+        .join();
+    if (full || !old || !sameKeys(old.subnets, state.subnets) || v6(old) !== v6(state)) {
       await dataplane.setAddresses(addresses);
     }
     await dataplane.setPeers(peersOf(state));
+    const routes = this.ipv6Routes(state);
+    if (full || !old || JSON.stringify(this.ipv6Routes(old)) !== JSON.stringify(routes)) {
+      await dataplane.setIpv6Routes(routes);
+    }
     const addrs = this.opts.addresses(); // one snapshot for both states
     const natOf = (s: State) =>
       JSON.stringify(this.natState(s, wanInfo(addrs, this.opts.interface, s.wan.override)));
     const natNow = natOf(state);
     const natBefore = old ? natOf(old) : '';
     if (full || natNow !== natBefore) await this.#applyNat(state);
+    this.opts.onApplied?.(state);
   }
 
   async #applyNat(state: State): Promise<void> {
@@ -230,11 +291,16 @@ function sameKeys(a: Record<string, unknown>, b: Record<string, unknown>): boole
   return ka.length === kb.length && ka.every((k, i) => k === kb[i]);
 }
 
-/** Every device as a peer: its key, its PSK and its /32. */
+/** Every device as a peer: its key, its PSK, its /32 and, with IPv6, its /128. */
 export function peersOf(state: State): PeerSpec[] {
-  return allDevices(state).map(({ ip, device }) => ({
-    publicKey: device.publicKey,
-    presharedKey: device.presharedKey,
-    allowedIp: `${ip}/32`,
-  }));
+  const v6 = new Map(hosts6(state).map((h) => [`${h.subnet} ${h.ip}`, h.address]));
+  return allDevices(state).map(({ subnet, ip, device }) => {
+    const gua = v6.get(`${subnet} ${ip}`);
+    return {
+      publicKey: device.publicKey,
+      presharedKey: device.presharedKey,
+      allowedIp: `${ip}/32`,
+      ...(gua !== undefined ? { allowedIp6: `${gua}/128` } : {}),
+    };
+  });
 }

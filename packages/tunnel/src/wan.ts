@@ -10,8 +10,9 @@
  * @module
  */
 
+import { readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
-import type { WanInfo } from '@start-tunnel/protocol';
+import { ipv6PrefixContains, parseIPv6Prefix, type WanInfo } from '@start-tunnel/protocol';
 import { isPublicIPv4, parseIPv4 } from './ipv4.ts';
 
 export interface InterfaceAddress {
@@ -19,6 +20,8 @@ export interface InterfaceAddress {
   family: 'IPv4' | 'IPv6';
   address: string;
   internal: boolean;
+  /** `address/prefix` when known (what Node's `os.networkInterfaces()` gives). */
+  cidr?: string | null | undefined;
 }
 
 /** A snapshot of the host's addresses (injected for tests). */
@@ -28,7 +31,7 @@ export const systemAddresses: AddressSource = () => {
   const out: InterfaceAddress[] = [];
   for (const [name, list] of Object.entries(networkInterfaces())) {
     for (const a of list ?? []) {
-      out.push({ name, family: a.family, address: a.address, internal: a.internal });
+      out.push({ name, family: a.family, address: a.address, internal: a.internal, cidr: a.cidr });
     }
   }
   return out;
@@ -72,4 +75,43 @@ export function wanInfo(
     detected,
     interfaces: wanInterfaces(addrs, tunnelInterface),
   };
+}
+
+/** Global IPv6 prefixes on-link on WAN interfaces (the NDP proxy serves addresses inside them). */
+export function onLinkPrefixes(
+  addrs: InterfaceAddress[],
+  tunnelInterface: string
+): { dev: string; prefix: string; contains(address: string): boolean }[] {
+  const out: { dev: string; prefix: string; contains(address: string): boolean }[] = [];
+  for (const a of addrs) {
+    if (a.family !== 'IPv6' || a.internal || a.name === tunnelInterface || !a.cidr) continue;
+    const p = parseIPv6Prefix(a.cidr);
+    if (!p || p.length === 128 || (p.bytes[0]! & 0xe0) !== 0x20) continue; // global unicast only
+    out.push({
+      dev: a.name,
+      prefix: `${p.network}/${p.length}`,
+      contains: (address) => ipv6PrefixContains(p, address),
+    });
+  }
+  return out;
+}
+
+/**
+ * True when the host has an IPv6 default route that is not a reject route, from
+ * `/proc/net/ipv6_route` (destination, length, …, flags, device: see
+ * https://www.kernel.org/doc/html/latest/networking/proc_net_tcp.html's sibling format in
+ * net/ipv6/route.c `rt6_info_seq_show`); RTF_REJECT is 0x0200.
+ */
+export function systemIpv6DefaultRoute(path = '/proc/net/ipv6_route'): boolean {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    return false;
+  }
+  return text.split('\n').some((line) => {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 10 || f[0] !== '0'.repeat(32) || f[1] !== '00') return false;
+    return (Number.parseInt(f[8] ?? '0', 16) & 0x0200) === 0 && f[9] !== 'lo';
+  });
 }

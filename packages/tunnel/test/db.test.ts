@@ -11,7 +11,10 @@ const SUBNET = '10.59.7.1/24';
 
 async function setup() {
   const env = testEnv();
-  const state = { ...initialState(env), subnets: { [SUBNET]: { name: 'Home', devices: {} } } };
+  const state = {
+    ...initialState(env),
+    subnets: { [SUBNET]: { name: 'Home', devices: {}, wanIp: null, ipv6: null } },
+  };
   state.web = {
     password: '$argon2id$v=19$secret-hash',
     webserver: {
@@ -123,7 +126,11 @@ describe('db.apply', () => {
     const dev = (dump.value as never as typeof tunnel.state).subnets[SUBNET]!.devices['10.59.7.2']!;
     const device = { ...dev, name: 'copy' };
     const patch: PatchOperation[] = [
-      { op: 'add', path: '/subnets/10.59.8.1~124', value: { name: 'Two', devices: {} } },
+      {
+        op: 'add',
+        path: '/subnets/10.59.8.1~124',
+        value: { name: 'Two', devices: {}, wanIp: null, ipv6: null },
+      },
       { op: 'copy', from: '/subnets/10.59.7.1~124/devices/10.59.7.2', path: '/x' },
       { op: 'remove', path: '/x' },
     ];
@@ -144,12 +151,24 @@ describe('db.apply', () => {
   const cases: [string, PatchOperation[], string][] = [
     [
       'a bad subnet key',
-      [{ op: 'add', path: '/subnets/10.59.7.0~124', value: { name: 'x', devices: {} } }],
+      [
+        {
+          op: 'add',
+          path: '/subnets/10.59.7.0~124',
+          value: { name: 'x', devices: {}, wanIp: null, ipv6: null },
+        },
+      ],
       '/subnets/10.59.7.0~124',
     ],
     [
       'an overlap',
-      [{ op: 'add', path: '/subnets/10.59.0.1~116', value: { name: 'x', devices: {} } }],
+      [
+        {
+          op: 'add',
+          path: '/subnets/10.59.0.1~116',
+          value: { name: 'x', devices: {}, wanIp: null, ipv6: null },
+        },
+      ],
       '/subnets/10.59.0.1~116',
     ],
     [

@@ -74,7 +74,40 @@ describe('store', () => {
     );
     assert.throws(() => migrate({ schema: 1 }), /server\.privateKey/);
     assert.throws(() => migrate([]), /does not hold an object/);
-    assert.equal(migrate(JSON.parse(JSON.stringify(initialState(testEnv())))).schema, 1);
+    assert.equal(migrate(JSON.parse(JSON.stringify(initialState(testEnv())))).schema, 2);
+  });
+
+  it('migrates schema 1: devices a forward targets become servers, the rest clients', () => {
+    const device = (publicKey: string) => ({
+      name: publicKey,
+      publicKey,
+      privateKey: null,
+      presharedKey: 'psk',
+      createdAt: '2026-01-01T00:00:00.000Z',
+    });
+    const v1 = {
+      schema: 1,
+      server: { privateKey: 'k' },
+      wan: { override: null },
+      subnets: {
+        '10.59.7.1/24': {
+          name: 'Home',
+          devices: { '10.59.7.2': device('a'), '10.59.7.3': device('b') },
+        },
+      },
+      forwards: { '443': { target: '10.59.7.2:443', protocol: 'tcp', label: null, enabled: true } },
+      web: null,
+    };
+    const v2 = migrate(v1);
+    assert.equal(v2.schema, 2);
+    const subnet = v2.subnets['10.59.7.1/24']!;
+    assert.deepEqual([subnet.wanIp, subnet.ipv6], [null, null]);
+    assert.deepEqual(
+      [subnet.devices['10.59.7.2']?.kind, subnet.devices['10.59.7.3']?.kind],
+      ['server', 'client']
+    );
+    assert.equal(subnet.devices['10.59.7.3']?.wanIp, null);
+    assert.deepEqual([v2.pinholes, v2.httpRedirects], [{}, { disabled: [] }]);
   });
 
   it('never loses an acknowledged commit when the process is killed with SIGKILL', async () => {

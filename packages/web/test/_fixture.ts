@@ -57,7 +57,7 @@ export function realTunnel(d: RpcDispatcher, clock: Clock): KitTunnel {
   const env = testEnv(clock.ms);
   env.now = () => new Date(clock.ms);
   const state = { ...initialState(env) };
-  state.subnets = { '10.59.7.1/24': { name: 'Default Subnet', devices: {} } };
+  state.subnets = { '10.59.7.1/24': { name: 'Default Subnet', devices: {}, wanIp: null, ipv6: null } };
   const keyPair = env.generateKeyPair;
   let planted = false;
   env.generateKeyPair = () => {
