@@ -75,6 +75,9 @@ export function loginPage(): Html {
 </html>`;
 }
 
+/** What a page read through the dispatcher: the result, or the error's message to show. */
+export type Loaded<T> = { ok: true; value: T } | { ok: false; error: string };
+
 /** A message in place of content that could not be loaded. */
 export function problem(message: string): Html {
   return html`<p class="notice bad" role="alert">${message}</p>`;
