@@ -22,6 +22,7 @@ export {
   setWanOverride,
   systemEnv,
 } from './model.ts';
+export { publicAddresses, redirectListeners, redirects } from './redirect.ts';
 export {
   type DeviceRecord,
   type ForwardRecord,

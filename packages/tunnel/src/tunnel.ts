@@ -43,7 +43,7 @@ export interface TunnelOptions {
    * the panel is checked against the forwards in the same step.
    */
   reserved?: (state: State) => ReservedPort[];
-  /** True when the host has an IPv6 default route (`set-ipv6` needs one); false by default. */
+  /** True when the host has an IPv6 default route (`set-ipv6` needs one); `/proc` by default. */
   ipv6DefaultRoute?: () => boolean;
   /** Called after a state was applied (and after the WAN picture changed): listeners follow. */
   onApplied?: (state: State) => void;
