@@ -3,19 +3,21 @@
  * The panel's only static files, held as strings so the package ships nothing beside its code
  * and the panel works offline: the stylesheet (system fonts, light and dark, 44 px touch
  * targets, tables that scroll on a phone), the icon, and the client script. The script turns
- * every `form[data-rpc]` into a JSON-RPC call to `/rpc/v0` (fields become params; errors show in
- * the form's alert and mark the field the server named) and refreshes `tbody[data-poll]` rows
- * every few seconds (device status and forward counters). It uses no framework and no inline
- * code, so the Content-Security-Policy can forbid inline scripts and styles altogether.
+ * every `form[data-rpc]` into a JSON-RPC call to `/rpc/v0` (fields become params, an empty
+ * `data-empty="null"` field sends null; errors show in the form's alert and mark the field the
+ * server named; a result's `warnings` are shown after the reload) and refreshes
+ * `tbody[data-poll]` rows every few seconds (device status and forward counters). It uses no
+ * framework and no inline code, so the Content-Security-Policy can forbid inline scripts and
+ * styles altogether.
  * @module
  */
 
 export const PANEL_CSS = `
 :root { color-scheme: light dark; --fg: #1b1f24; --bg: #fff; --muted: #57606a; --line: #d0d7de;
-  --accent: #0b5cad; --ok: #1a7f37; --bad: #b42318; --card: #f6f8fa; }
+  --accent: #0b5cad; --ok: #1a7f37; --bad: #b42318; --warn: #9a6700; --card: #f6f8fa; }
 @media (prefers-color-scheme: dark) {
   :root { --fg: #e6edf3; --bg: #0d1117; --muted: #9da7b3; --line: #30363d; --accent: #6cb6ff;
-    --ok: #3fb950; --bad: #ff7b72; --card: #161b22; }
+    --ok: #3fb950; --bad: #ff7b72; --warn: #d29922; --card: #161b22; }
 }
 * { box-sizing: border-box; }
 body { margin: 0; font: 16px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
@@ -63,6 +65,12 @@ button[disabled] { opacity: .6; cursor: progress; }
 .notice { border: 1px solid var(--line); border-left: 4px solid var(--accent); padding: .75rem 1rem;
   border-radius: 6px; background: var(--card); }
 .notice.bad { border-left-color: var(--bad); }
+.notice.warn { border-left-color: var(--warn); }
+details.change { display: inline-block; }
+details.change[open] { display: block; }
+details.change > summary { cursor: pointer; color: var(--accent); padding: .6rem 0; min-height: 44px; }
+form.stack { display: grid; gap: .5rem; margin: 0 0 .5rem; min-width: 15rem; white-space: normal; }
+td .hint, td small { font-size: .85rem; }
 .online { color: var(--ok); font-weight: 600; }
 .offline { color: var(--muted); }
 dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: .25rem 1rem; }
@@ -83,8 +91,10 @@ pre { overflow-x: auto; padding: 1rem; background: var(--card); border: 1px soli
   .table table, .table tbody, .table tr, .table td { display: block; width: 100%; }
   .table tr { border: 1px solid var(--line); border-radius: 8px; margin-bottom: .75rem;
     padding: .25rem 0; background: var(--card); }
-  .table td { display: flex; justify-content: space-between; align-items: center; gap: 1rem;
-    border: 0; padding: .3rem .75rem; white-space: normal; overflow-wrap: anywhere; }
+  .table td { display: flex; flex-wrap: wrap; justify-content: space-between; align-items: center;
+    gap: .25rem 1rem; border: 0; padding: .3rem .75rem; white-space: normal; overflow-wrap: anywhere; }
+  .table td details.change[open] { flex-basis: 100%; }
+  form.stack { min-width: 0; }
   .table td::before { content: attr(data-label); color: var(--muted); font-size: .85rem;
     font-weight: 600; flex: none; }
   .table td[data-label=""]::before { content: none; }
@@ -130,6 +140,10 @@ export const PANEL_JS = `'use strict';
       if (typeof value === 'string') {
         if (type !== 'raw') value = value.trim();
         if (value === '' && el.dataset.optional !== undefined) return;
+        if (value === '' && el.dataset.empty === 'null') {
+          out[el.name] = null;
+          return;
+        }
       }
       if (type === 'number') value = Number(value);
       else if (type === 'boolean' && typeof value === 'string') value = value === 'true';
@@ -170,13 +184,17 @@ export const PANEL_JS = `'use strict';
     }
   }
 
-  function flash(text) {
-    try { sessionStorage.setItem('flash', text); } catch (e) { /* private mode */ }
+  function flash(text, warn) {
+    try {
+      sessionStorage.setItem('flash', JSON.stringify({ text: text, warn: !!warn }));
+    } catch (e) { /* private mode */ }
   }
 
   function after(form, result) {
     var then = form.dataset.then || 'reload';
-    if (result && result.rootRegenerated) {
+    if (result && result.warnings && result.warnings.length) {
+      flash('Saved, with a warning: ' + result.warnings.join('. '), true);
+    } else if (result && result.rootRegenerated) {
       flash('A new root CA was made (' + result.rootReason + '): download it below and trust it.');
     } else if (form.dataset.flash) {
       flash(form.dataset.flash);
@@ -258,10 +276,15 @@ export const PANEL_JS = `'use strict';
 
   document.addEventListener('DOMContentLoaded', function () {
     try {
-      var text = sessionStorage.getItem('flash');
+      var saved = JSON.parse(sessionStorage.getItem('flash') || 'null');
       var box = document.getElementById('flash');
-      if (text && box) { box.textContent = text; box.hidden = false; }
       sessionStorage.removeItem('flash');
+      if (saved && saved.text && box) {
+        box.textContent = saved.text;
+        if (saved.warn) box.classList.add('warn');
+        box.hidden = false;
+        box.scrollIntoView({ block: 'nearest' });
+      }
     } catch (e) { /* private mode */ }
     Array.prototype.forEach.call(document.querySelectorAll('[data-format="ago"]'), function (c) {
       render(c, c.dataset.value);

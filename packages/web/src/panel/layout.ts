@@ -125,13 +125,23 @@ ${content}
 </form>`;
 }
 
-/** Hidden parameters of an RPC form. */
-export function hidden(fields: Record<string, string | boolean>): Html {
+/** Hidden parameters of an RPC form (null is sent as null: a value cleared). */
+export function hidden(fields: Record<string, string | boolean | null>): Html {
   return html`${Object.entries(fields).map(([name, value]) =>
-    typeof value === 'boolean'
-      ? html`<input type="hidden" name="${name}" value="${String(value)}" data-type="boolean">`
-      : html`<input type="hidden" name="${name}" value="${value}">`
+    value === null
+      ? html`<input type="hidden" name="${name}" value="" data-empty="null">`
+      : typeof value === 'boolean'
+        ? html`<input type="hidden" name="${name}" value="${String(value)}" data-type="boolean">`
+        : html`<input type="hidden" name="${name}" value="${value}">`
   )}`;
+}
+
+/**
+ * A closed disclosure (`<details>`, no script) holding the forms that change one value in a
+ * table cell, so a row stays short until the user asks.
+ */
+export function disclosure(summary: Html, content: Html): Html {
+  return html`<details class="change"><summary>${summary}</summary>${content}</details>`;
 }
 
 export function formatBytes(n: number): string {
