@@ -57,7 +57,9 @@ export function realTunnel(d: RpcDispatcher, clock: Clock): KitTunnel {
   const env = testEnv(clock.ms);
   env.now = () => new Date(clock.ms);
   const state = { ...initialState(env) };
-  state.subnets = { '10.59.7.1/24': { name: 'Default Subnet', devices: {}, wanIp: null, ipv6: null } };
+  state.subnets = {
+    '10.59.7.1/24': { name: 'Default Subnet', devices: {}, wanIp: null, ipv6: null },
+  };
   const keyPair = env.generateKeyPair;
   let planted = false;
   env.generateKeyPair = () => {
@@ -75,6 +77,8 @@ export function realTunnel(d: RpcDispatcher, clock: Clock): KitTunnel {
     interface: 'wg-start-tunnel',
     listenPort: 51820,
     log: () => {},
+    // as if the host had an IPv6 default route: `subnet.set-ipv6` refuses a prefix without one
+    ipv6DefaultRoute: () => true,
   });
   registerTunnelMethods(d, tunnel, '0.1.0');
   return { tunnel, dataplane };

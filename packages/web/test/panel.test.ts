@@ -86,6 +86,45 @@ describe('panel pages', () => {
     assert.match(subnets, /name="subnet" value="10\.59\.\d+\.1\/24"/, 'a free range is suggested');
   });
 
+  it('show the IPv6 prefix and WAN of each subnet, with the forms to set and clear them', async () => {
+    const { k, cookie } = await loggedIn();
+    const before = await (await get(k, '/subnets', cookie)).text();
+    assert.match(before, /<th role="columnheader" scope="col">IPv6<\/th>/);
+    assert.match(before, /<td role="cell" data-label="IPv6">—/, 'no prefix: a dash');
+    assert.match(
+      before,
+      /<td role="cell" data-label="WAN"><span>Default <small class="hint">203\.0\.113\.7<\/small>/,
+      'no WAN: the default, with the address in use'
+    );
+    assert.match(before, /<form class="stack" data-rpc="subnet\.set-ipv6"/);
+    assert.match(before, /<input name="prefix" value="" required/);
+    assert.match(before, /<input name="wanIp" list="wan-choices" value="" required/);
+    assert.match(before, /<datalist id="wan-choices"><option value="203\.0\.113\.7"><\/datalist>/);
+    assert.doesNotMatch(before, /data-empty="null"/, 'nothing to clear yet');
+
+    const set = await call(
+      k,
+      'subnet.set-ipv6',
+      { subnet: '10.59.7.1/24', prefix: '2001:db8:7::/64' },
+      { cookie }
+    );
+    assert.equal(set.body.error, undefined);
+    await call(k, 'subnet.set-wan', { subnet: '10.59.7.1/24', wanIp: '203.0.113.9' }, { cookie });
+    const after = await (await get(k, '/subnets', cookie)).text();
+    assert.match(after, /<td role="cell" data-label="IPv6"><code>2001:db8:7::\/64<\/code>/);
+    assert.match(after, /<input name="prefix" value="2001:db8:7::\/64" required/);
+    assert.match(
+      after,
+      /<input type="hidden" name="prefix" value="" data-empty="null"><button type="submit" class="danger">Turn IPv6 off/
+    );
+    assert.match(after, /data-confirm="Turn IPv6 off for subnet &quot;Default Subnet&quot;\?/);
+    assert.match(after, /<td role="cell" data-label="WAN"><code>203\.0\.113\.9<\/code>/);
+    assert.match(
+      after,
+      /<input type="hidden" name="wanIp" value="" data-empty="null"><button type="submit" class="secondary">Use the default/
+    );
+  });
+
   it('list devices with live-polled status and link their config page with the QR code', async () => {
     const { k, cookie } = await loggedIn();
     await call(k, 'device.add', { subnet: '10.59.7.1/24', name: 'phone' }, { cookie });

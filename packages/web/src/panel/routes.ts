@@ -17,9 +17,11 @@ import type {
   DeviceInfo,
   ForwardInfo,
   KeyInfo,
+  RedirectInfo,
   RpcContext,
   StatusInfo,
   SubnetInfo,
+  WanInfo,
   WebStatus,
 } from '@start-tunnel/protocol';
 import type { Hono } from 'hono';
@@ -33,6 +35,7 @@ import { type Html, html, raw } from './html.ts';
 import { type Loaded, loginPage, page, problem } from './layout.ts';
 import { settingsPage } from './settings.ts';
 import { subnetsPage } from './subnets.ts';
+import { wanChoices } from './wan.ts';
 
 async function load<T>(
   deps: AppDeps,
@@ -69,6 +72,15 @@ async function withSession(
   const id = await sessionOf(c, deps.core);
   if (id === null) return c.redirect('/login', 303);
   return render(contextOf(c, 'session', id, { setCookie: () => {} }));
+}
+
+/** The public IPv4s a WAN input offers (see `wan.ts`). */
+async function loadWanChoices(deps: AppDeps, ctx: RpcContext): Promise<string[]> {
+  const [redirects, available] = await Promise.all([
+    load<RedirectInfo[]>(deps, ctx, 'http-redirect.list'),
+    load<string[]>(deps, ctx, 'web.get-available-ips'),
+  ]);
+  return wanChoices(redirects, available);
 }
 
 function query(c: WebContext, name: string): string {
@@ -131,8 +143,12 @@ export function registerPanel(app: Hono<WebEnv>, deps: AppDeps): void {
 
   app.get('/subnets', (c) =>
     withSession(c, deps, async (ctx) => {
-      const subnets = await load<SubnetInfo[]>(deps, ctx, 'subnet.list');
-      return send(c, page('Subnets', '/subnets', subnetsPage(subnets)), HTML);
+      const [subnets, wan, choices] = await Promise.all([
+        load<SubnetInfo[]>(deps, ctx, 'subnet.list'),
+        load<WanInfo>(deps, ctx, 'wan.show'),
+        loadWanChoices(deps, ctx),
+      ]);
+      return send(c, page('Subnets', '/subnets', subnetsPage(subnets, wan, choices)), HTML);
     })
   );
 
