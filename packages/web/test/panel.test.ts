@@ -17,6 +17,12 @@ import {
 
 const PAGES = ['/', '/subnets', '/devices', '/forwards', '/settings'];
 
+/** The table row of a page with this `data-key` (empty when there is none). */
+function rowOf(html: string, key: string): string {
+  const at = html.indexOf(`<tr role="row" data-key="${key}">`);
+  return at < 0 ? '' : html.slice(at, html.indexOf('</tr>', at) + 5);
+}
+
 async function loggedIn(): Promise<{ k: Kit; cookie: string }> {
   const k = kit();
   await setPassword(k);
@@ -166,6 +172,57 @@ describe('panel pages', () => {
       cookie
     );
     assert.equal(missing.status, 404);
+  });
+
+  it('show the kind, IPv6 address and WAN of each device, with the forms to change them', async () => {
+    const { k, cookie } = await loggedIn();
+    const c = (m: string, p: unknown) => call(k, m, p, { cookie });
+    await c('subnet.set-ipv6', { subnet: '10.59.7.1/24', prefix: '2001:db8:7::/64' });
+    await c('device.add', { subnet: '10.59.7.1/24', name: 'phone' });
+    await c('device.add', { subnet: '10.59.7.1/24', name: 'srv', kind: 'server' });
+    await c('port-forward.add', { source: '8443', target: '10.59.7.3:443' });
+    await c('pinhole.add', { gua: '2001:db8:7::a3b:703', externalPort: 443 });
+    const html = await (await get(k, '/devices', cookie)).text();
+    const phone = rowOf(html, '10.59.7.2');
+    const srv = rowOf(html, '10.59.7.3');
+    assert.match(phone, /data-label="Kind"><span>Client<\/span>/);
+    assert.match(phone, /name="kind" value="server">.*aria-label="Make phone a server"/);
+    assert.doesNotMatch(
+      phone,
+      /data-rpc="device\.set-kind"[^>]*data-confirm/,
+      'promotion asks nothing'
+    );
+    assert.match(srv, /data-label="Kind"><span>Server<\/span>/);
+    assert.match(
+      srv,
+      /data-confirm="Make &quot;srv&quot; a client\? A client publishes nothing: this removes its 1 port forward\(s\) and 1 pinhole\(s\)\."/,
+      'demotion warns what it removes'
+    );
+    assert.match(phone, /data-label="IPv6"><code>2001:db8:7::a3b:702<\/code>/);
+    assert.match(
+      phone,
+      /data-label="WAN"><span>203\.0\.113\.7 <small class="hint">inherited: the server's default<\/small>/
+    );
+    assert.match(phone, /<form class="stack" data-rpc="device\.set-wan"/);
+    assert.doesNotMatch(phone, /name="wanIp" value="" data-empty="null"/, 'nothing to clear');
+    assert.match(html, /<datalist id="wan-choices">/);
+    assert.match(
+      html,
+      /<select name="kind"><option value="client">Client<\/option><option value="server">Server/
+    );
+
+    await c('subnet.set-wan', { subnet: '10.59.7.1/24', wanIp: '203.0.113.9' });
+    await c('device.set-wan', { subnet: '10.59.7.1/24', ip: '10.59.7.3', wanIp: '203.0.113.10' });
+    const next = await (await get(k, '/devices', cookie)).text();
+    assert.match(
+      next,
+      /data-label="WAN"><span><code>203\.0\.113\.9<\/code> <small class="hint">inherited from the subnet<\/small>/
+    );
+    assert.match(next, /data-label="WAN"><code>203\.0\.113\.10<\/code>/);
+    assert.match(
+      next,
+      /name="ip" value="10\.59\.7\.3"><input type="hidden" name="wanIp" value="" data-empty="null"><button type="submit" class="secondary">Follow the subnet/
+    );
   });
 
   it('list forwards with counters, enable/disable and protocol choice', async () => {

@@ -17,6 +17,7 @@ import type {
   DeviceInfo,
   ForwardInfo,
   KeyInfo,
+  PinholeInfo,
   RedirectInfo,
   RpcContext,
   StatusInfo,
@@ -154,7 +155,13 @@ export function registerPanel(app: Hono<WebEnv>, deps: AppDeps): void {
 
   app.get('/devices', (c) =>
     withSession(c, deps, async (ctx) => {
-      const subnets = await load<SubnetInfo[]>(deps, ctx, 'subnet.list');
+      const [subnets, wan, choices, forwards, pinholes] = await Promise.all([
+        load<SubnetInfo[]>(deps, ctx, 'subnet.list'),
+        load<WanInfo>(deps, ctx, 'wan.show'),
+        loadWanChoices(deps, ctx),
+        load<ForwardInfo[]>(deps, ctx, 'port-forward.list'),
+        load<PinholeInfo[]>(deps, ctx, 'pinhole.list'),
+      ]);
       const lists = new Map<string, Loaded<DeviceInfo[]>>();
       for (const s of subnets.ok ? subnets.value : []) {
         lists.set(
@@ -162,7 +169,8 @@ export function registerPanel(app: Hono<WebEnv>, deps: AppDeps): void {
           await load<DeviceInfo[]>(deps, ctx, 'device.list', { subnet: s.subnet })
         );
       }
-      return send(c, page('Devices', '/devices', devicesPage(subnets, lists)), HTML);
+      const data = { subnets, lists, wan, choices, forwards, pinholes };
+      return send(c, page('Devices', '/devices', devicesPage(data)), HTML);
     })
   );
 
