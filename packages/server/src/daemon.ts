@@ -5,7 +5,9 @@
  *   2. Start WireGuard on the TUN interface in its own thread and rebuild everything from the
  *      state (a crash, even SIGKILL, needs nothing but a restart).
  *   3. Build one dispatcher (the tunnel's methods, `auth.*` and `web.*`) and one Hono app.
- *   4. Serve the app on the local Unix socket (root) and, as the panel settings say, on HTTPS.
+ *   4. Serve the app on the local Unix socket (root) and, as the panel settings say, on HTTPS;
+ *      answer plain HTTP on port 80 of each public IPv4 with a redirect to HTTPS, following
+ *      the state and the host's addresses.
  * On SIGTERM/SIGINT it undoes these in reverse order.
  * @module
  */
@@ -26,6 +28,7 @@ import {
   initialState,
   type ModelEnv,
   parseIPv4,
+  redirectListeners,
   registerDbMethods,
   registerTunnelMethods,
   Store,
@@ -38,6 +41,7 @@ import { createWebServer, type WebCoreOptions, type WebServer } from '@start-tun
 import { createLogger, type LogLevel } from '@start-tunnel/wg-core';
 import { LinuxDataplane } from './dataplane-linux.ts';
 import { LocalSocket } from './local.ts';
+import { HTTP_REDIRECT_PORT, HttpRedirect } from './redirect.ts';
 import { reservedPorts, tunnelWebStore, webDataOf } from './web-state.ts';
 
 export interface ServerOptions {
@@ -60,6 +64,8 @@ export interface ServerOptions {
   web?: Pick<WebCoreOptions, 'argon2' | 'now' | 'interfaces' | 'gate' | 'startedAt'>;
   /** Check every result against the contract (tests). */
   checkResults?: boolean;
+  /** Port of the HTTP→HTTPS redirect (default 80); null: no redirect listeners (tests). */
+  httpRedirectPort?: number | null;
 }
 
 export interface RunningServer {
@@ -116,6 +122,15 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   let tunnel: Tunnel | null = null;
   let web: WebServer | null = null;
   let local: LocalSocket | null = null;
+  const redirectPort =
+    options.httpRedirectPort === undefined ? HTTP_REDIRECT_PORT : options.httpRedirectPort;
+  const redirect = redirectPort === null ? null : new HttpRedirect({ port: redirectPort, log });
+  // the redirect listens where the state and the host's public addresses say, after each change
+  const followRedirects = () => {
+    if (redirect && tunnel) {
+      void redirect.reconcile(redirectListeners(tunnel.state, tunnel.publicIps()));
+    }
+  };
   try {
     webDataOf(store.state.web);
     if (options.wanIp !== undefined && store.state.wan.override !== options.wanIp) {
@@ -139,8 +154,10 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       listenPort,
       log,
       reserved: reservedPorts,
+      onApplied: followRedirects,
     });
     await tunnel.start();
+    followRedirects();
 
     // 3. one dispatcher, one app
     const dispatcher = new RpcDispatcher({ checkResults: options.checkResults ?? false });
@@ -165,7 +182,10 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       log(`web: the HTTPS panel cannot listen on ${listen}: ${(err as Error).message}`);
     }
 
-    const wanTimer = setInterval(() => void t.refreshWan(), 30_000);
+    const wanTimer = setInterval(() => {
+      void t.refreshWan();
+      followRedirects(); // an address added or removed on the host
+    }, 30_000);
     wanTimer.unref();
     const t = tunnel;
     const w = web;
@@ -174,6 +194,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     const stop = () => {
       stopping ??= (async () => {
         clearInterval(wanTimer);
+        await redirect?.close().catch(() => {});
         await l.close().catch(() => {});
         await w.close().catch(() => {});
         await t.stop();
@@ -187,6 +208,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     );
     return { tunnel, dispatcher, web, socket: local.path, stop };
   } catch (err) {
+    await redirect?.close().catch(() => {});
     await local?.close().catch(() => {});
     await web?.close().catch(() => {});
     await tunnel?.stop().catch(() => {});

@@ -24,6 +24,7 @@ export {
   type ThreadState,
 } from './dataplane-linux.ts';
 export { LocalSocket } from './local.ts';
+export { HTTP_REDIRECT_PORT, HttpRedirect, type HttpRedirectOptions } from './redirect.ts';
 export {
   forwardOnPort,
   PANEL_PORT_NAME,

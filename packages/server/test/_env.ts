@@ -106,6 +106,7 @@ export async function testServer(
     log: () => {},
     checkResults: true,
     web: { argon2: TEST_ARGON2 },
+    httpRedirectPort: null, // the fake addresses are not the host's: nothing to bind
     ...extra,
   });
   return {
