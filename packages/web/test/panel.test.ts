@@ -242,6 +242,75 @@ describe('panel pages', () => {
     assert.match(html, /data-field="packets" data-format="count">0</);
   });
 
+  it('show the address each forward answers on', async () => {
+    const { k, cookie } = await loggedIn();
+    const c = (m: string, p: unknown) => call(k, m, p, { cookie });
+    await c('device.add', { subnet: '10.59.7.1/24', name: 'phone' });
+    await c('device.add', { subnet: '10.59.7.1/24', name: 'srv', kind: 'server' });
+    await c('device.set-wan', { subnet: '10.59.7.1/24', ip: '10.59.7.3', wanIp: '203.0.113.9' });
+    await c('port-forward.add', { source: '2222', target: '10.59.7.2:22' });
+    await c('port-forward.add', { source: '8443', target: '10.59.7.3:443' });
+    const html = await (await get(k, '/forwards', cookie)).text();
+    assert.match(html, /<th role="columnheader" scope="col">Answers on<\/th>/);
+    assert.match(rowOf(html, '2222'), /data-label="Answers on">all WAN addresses</);
+    assert.match(rowOf(html, '8443'), /data-label="Answers on"><code>203\.0\.113\.9<\/code>/);
+  });
+
+  it('list IPv6 pinholes with enable/disable, relabel and remove, and open one on a device with an IPv6 address', async () => {
+    const { k, cookie } = await loggedIn();
+    const c = (m: string, p: unknown) => call(k, m, p, { cookie });
+    await c('device.add', { subnet: '10.59.7.1/24', name: 'phone' });
+    const none = await (await get(k, '/forwards', cookie)).text();
+    assert.match(none, /<h2 id="h-pinholes">IPv6 pinholes<\/h2>/);
+    assert.match(none, /No pinholes yet/);
+    assert.match(none, /No device has an IPv6 address yet: give its subnet an IPv6 prefix/);
+    assert.doesNotMatch(none, /data-rpc="pinhole\.add"/);
+
+    await c('subnet.set-ipv6', { subnet: '10.59.7.1/24', prefix: '2001:db8:7::/64' });
+    await c('device.add', { subnet: '10.59.7.1/24', name: '<b>srv</b>', kind: 'server' });
+    const added = await c('pinhole.add', {
+      gua: '2001:db8:7::a3b:703',
+      externalPort: 1000,
+      count: 3,
+      internalPort: 2000,
+      label: 'games',
+    });
+    assert.equal(added.body.error, undefined);
+    await c('pinhole.add', { gua: '2001:db8:7::a3b:702', externalPort: 443 });
+    await c('pinhole.set-enabled', {
+      gua: '2001:db8:7::a3b:702',
+      externalPort: 443,
+      enabled: false,
+    });
+    const html = await (await get(k, '/forwards', cookie)).text();
+    const games = rowOf(html, '[2001:db8:7::a3b:703]:1000');
+    assert.match(
+      games,
+      /data-label="Device">&lt;b&gt;srv&lt;\/b&gt; <small class="hint">10\.59\.7\.3/
+    );
+    assert.match(games, /data-label="IPv6 address"><code>2001:db8:7::a3b:703<\/code>/);
+    assert.match(games, /data-label="Ports">1000-1002</);
+    assert.match(games, /data-label="Device ports">2000-2002</);
+    assert.match(games, /data-rpc="pinhole\.update-label"[\s\S]*name="label" value="games"/);
+    assert.match(
+      games,
+      /name="externalPort" value="1000" data-type="number"><input type="hidden" name="enabled" value="false" data-type="boolean"><button[^>]*>Enabled: disable/
+    );
+    assert.match(games, /data-rpc="pinhole\.remove"[^>]*data-confirm="Close the pinhole/);
+    const web = rowOf(html, '[2001:db8:7::a3b:702]:443');
+    assert.match(web, /data-label="Ports">443<\/td><td role="cell" data-label="Device ports">443</);
+    assert.match(
+      web,
+      /name="enabled" value="true" data-type="boolean"><button[^>]*>Disabled: enable/
+    );
+    assert.match(
+      html,
+      /<select name="gua" required><option value="2001:db8:7::a3b:702">phone \(10\.59\.7\.2\) 2001:db8:7::a3b:702<\/option><option value="2001:db8:7::a3b:703">/
+    );
+    assert.match(html, /<input name="externalPort" data-type="number" required/);
+    assert.match(html, /<input name="internalPort" data-type="number" data-optional/);
+  });
+
   it('show settings: keys, sessions, certificate, and serve the root CA and chain', async () => {
     const { k, cookie } = await loggedIn();
     const made = await generateCertificate(['203.0.113.7'], null);

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /**
- * The Port forwards page: each forward with its live counters, enable/disable and removal, and
- * the add form; as the original's Published Ports page
+ * The Port forwards page: each forward with the public address it answers on (its own, its
+ * device's WAN, or every WAN address), its live counters, enable/disable and removal, and the
+ * add form; the IPv6 pinholes follow (`pinholes.ts`); as the original's Published Ports page
  * (https://github.com/Start9Labs/start-technologies/tree/master/projects/start-tunnel).
  * @module
  */
@@ -14,7 +15,9 @@ export function forwardsPage(forwards: Loaded<ForwardInfo[]>, targets: string[])
   if (!forwards.ok) return problem(forwards.error);
   const rows = forwards.value.map(
     (f) => html`<tr data-key="${f.source}">
-<td>${f.label ?? ''}</td><td><code>${f.source}</code></td><td><code>${f.target}</code></td>
+<td>${f.label ?? ''}</td><td><code>${f.source}</code></td>
+<td>${f.externalIp === null ? 'all WAN addresses' : html`<code>${f.externalIp}</code>`}</td>
+<td><code>${f.target}</code></td>
 <td>${f.protocol === 'both' ? 'TCP+UDP' : f.protocol.toUpperCase()}</td>
 <td>${rpcForm(
       'port-forward.set-enabled',
@@ -34,7 +37,17 @@ export function forwardsPage(forwards: Loaded<ForwardInfo[]>, targets: string[])
       ? html`<p>No port forwards yet.</p>`
       : table(
           'Port forwards',
-          ['Label', 'Source', 'Target', 'Protocol', 'State', 'Packets', 'Traffic', ''],
+          [
+            'Label',
+            'Source',
+            'Answers on',
+            'Target',
+            'Protocol',
+            'State',
+            'Packets',
+            'Traffic',
+            '',
+          ],
           html`${rows}`,
           html` data-poll="port-forward.list" data-key="source"`
         );
@@ -44,7 +57,7 @@ ${list}
 ${rpcForm(
   'port-forward.add',
   html`<label>Label <small>optional</small><input name="label" data-optional maxlength="64"></label>
-<label>Public port <small>a port or range (8443, 6000-6010), or IP:PORT for one public address</small>
+<label>Public port <small>a port or range (8443, 6000-6010), on the device's WAN address, or IP:PORT for one public address; port 80 needs the HTTP→HTTPS redirect off there first (Settings)</small>
 <input name="source" required autocomplete="off"></label>
 <label>Device and port <small>DEVICE_IP:PORT</small>
 <input name="target" required list="targets" autocomplete="off"></label>

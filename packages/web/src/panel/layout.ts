@@ -126,13 +126,13 @@ ${content}
 }
 
 /** Hidden parameters of an RPC form (null is sent as null: a value cleared). */
-export function hidden(fields: Record<string, string | boolean | null>): Html {
+export function hidden(fields: Record<string, string | number | boolean | null>): Html {
   return html`${Object.entries(fields).map(([name, value]) =>
     value === null
       ? html`<input type="hidden" name="${name}" value="" data-empty="null">`
-      : typeof value === 'boolean'
-        ? html`<input type="hidden" name="${name}" value="${String(value)}" data-type="boolean">`
-        : html`<input type="hidden" name="${name}" value="${value}">`
+      : typeof value === 'string'
+        ? html`<input type="hidden" name="${name}" value="${value}">`
+        : html`<input type="hidden" name="${name}" value="${String(value)}" data-type="${typeof value}">`
   )}`;
 }
 

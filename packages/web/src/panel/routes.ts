@@ -34,6 +34,7 @@ import { type ConfigParams, configPage, devicesPage } from './devices.ts';
 import { forwardsPage } from './forwards.ts';
 import { type Html, html, raw } from './html.ts';
 import { type Loaded, loginPage, page, problem } from './layout.ts';
+import { pinholesSection } from './pinholes.ts';
 import { settingsPage } from './settings.ts';
 import { subnetsPage } from './subnets.ts';
 import { wanChoices } from './wan.ts';
@@ -207,13 +208,18 @@ export function registerPanel(app: Hono<WebEnv>, deps: AppDeps): void {
   app.get('/forwards', (c) =>
     withSession(c, deps, async (ctx) => {
       const forwards = await load<ForwardInfo[]>(deps, ctx, 'port-forward.list');
+      const pinholes = await load<PinholeInfo[]>(deps, ctx, 'pinhole.list');
       const subnets = await load<SubnetInfo[]>(deps, ctx, 'subnet.list');
-      const targets: string[] = [];
+      const devices: DeviceInfo[] = [];
       for (const s of subnets.ok ? subnets.value : []) {
         const list = await load<DeviceInfo[]>(deps, ctx, 'device.list', { subnet: s.subnet });
-        if (list.ok) targets.push(...list.value.map((d) => d.ip));
+        if (list.ok) devices.push(...list.value);
       }
-      return send(c, page('Port forwards', '/forwards', forwardsPage(forwards, targets)), HTML);
+      const content = html`${forwardsPage(
+        forwards,
+        devices.map((d) => d.ip)
+      )}${pinholesSection(pinholes, devices)}`;
+      return send(c, page('Port forwards', '/forwards', content), HTML);
     })
   );
 
