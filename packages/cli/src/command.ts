@@ -1,14 +1,15 @@
 // SPDX-License-Identifier: MIT
 /**
  * The shape of a command: a tree of groups (`subnet`, `device` …) and leaves (`subnet add` …),
- * each leaf a citty command (`defineCommand`, parsed and run by citty's `runCommand`) plus the
- * text its `--help` shows. A leaf runs with a `Context`: the I/O it may use (injectable, so
- * tests run commands in-process), the global options, and a lazily opened `RpcClient`.
+ * each leaf its arguments as citty argument definitions (`ArgsDef`, which citty's `parseArgs`
+ * reads the line with, see `args.ts`) plus the text its `--help` shows. A leaf runs with a
+ * `Context`: the I/O it may use (injectable, so tests run commands in-process), the global
+ * options, and a lazily opened `RpcClient`.
  * @module
  */
 
 import type { ServerOptions } from '@start-tunnel/server';
-import { type ArgsDef, defineCommand, type ParsedArgs, runCommand } from 'citty';
+import type { ArgsDef, ParsedArgs } from 'citty';
 import type { RemoteConnector, RpcClient } from './client.ts';
 import type { OutputFormat } from './format.ts';
 import { toJson } from './format.ts';
@@ -44,7 +45,46 @@ export const NO_TERMINAL: Terminal = {
   readAll: async () => '',
 };
 
-/** Options every command takes, wherever they appear on the line. */
+/**
+ * Options every command takes, wherever they stand on the line: citty reads them beside the
+ * leaf's own (a leaf's option may not take one of these names).
+ */
+export const GLOBAL_ARGS = {
+  format: {
+    type: 'string',
+    alias: ['o'],
+    valueHint: 'FORMAT',
+    description: 'output: text (default), json (the result as one line of JSON) or json-pretty',
+  },
+  datadir: {
+    type: 'string',
+    valueHint: 'DIR',
+    description:
+      'data directory of the local daemon (default: $START_TUNNEL_DATADIR, else /var/lib/start-tunnel)',
+  },
+  tunnel: {
+    type: 'string',
+    alias: ['t'],
+    valueHint: 'HOST:PORT',
+    description:
+      "remote mode: a server's HTTPS panel (port 8443 when none), instead of the local daemon",
+  },
+  key: {
+    type: 'string',
+    valueHint: 'FILE',
+    description: 'remote mode: the Ed25519 private key that signs requests (auth key generate)',
+  },
+  'root-ca': {
+    type: 'string',
+    valueHint: 'FILE',
+    description:
+      "remote mode: the server's root CA (web get-root-ca); the only CA trusted; repeatable",
+  },
+  help: { type: 'boolean', alias: ['h'], description: 'show this help' },
+  version: { type: 'boolean', alias: ['V'], description: 'print the version' },
+} as const satisfies ArgsDef;
+
+/** The global options of a run, checked. */
 export interface GlobalOptions {
   format: OutputFormat;
   datadir: string | undefined;
@@ -62,8 +102,11 @@ export interface Context {
   now(): number;
   /** Where questions and stdin come from. */
   terminal: Terminal;
-  /** The leaf's own words as typed (for repeatable options: `optionValues`). */
-  words: readonly string[];
+  /**
+   * Every value of a repeatable option of the leaf (`--subject a --subject b`), in order;
+   * `args` has only the last.
+   */
+  values(name: string): string[];
   /** The client for the daemon (opened on first use). */
   client(): Promise<RpcClient>;
   /** Prints a result: JSON under `--format json`, else the human text. */
@@ -74,6 +117,7 @@ export function createContext(
   io: CliIo,
   options: GlobalOptions,
   path: readonly string[],
+  values: (name: string) => string[],
   open: () => Promise<RpcClient>
 ): Context {
   let client: Promise<RpcClient> | undefined;
@@ -83,7 +127,7 @@ export function createContext(
     path,
     now: () => (io.now ? io.now() : Date.now()),
     terminal: io.terminal ?? NO_TERMINAL,
-    words: [],
+    values,
     client: () => {
       client ??= open();
       return client;
@@ -116,9 +160,10 @@ export interface LeafNode extends NodeBase {
   localOnly: boolean;
   /** Global options worth showing in this leaf's usage line, e.g. `--datadir DIR`. */
   usageGlobals: readonly string[];
-  /** The last positional argument repeats (its values are citty's `args._`). */
+  /** The last positional argument repeats (the leaf's positional words are `args._`). */
   variadic: boolean;
-  execute(rawArgs: string[], ctx: Context): Promise<void>;
+  /** Runs the leaf with its arguments as citty parsed them (`args.ts`). */
+  execute(args: ParsedArgs, ctx: Context): Promise<void>;
 }
 
 export interface GroupNode extends NodeBase {
@@ -146,13 +191,8 @@ export interface LeafSpec<T extends ArgsDef> {
   run: (args: ParsedArgs<T>, ctx: Context) => Promise<void>;
 }
 
-/** A leaf command: citty parses its arguments and runs it. */
+/** A leaf command: its arguments (citty parses them, `args.ts`) and what it does. */
 export function leaf<const T extends ArgsDef>(name: string, spec: LeafSpec<T>): LeafNode {
-  const command = defineCommand<T>({
-    meta: { name, description: spec.description, alias: spec.aliases ?? [] },
-    args: spec.args,
-    run: ({ args, data }) => spec.run(args, data as Context),
-  });
   return {
     kind: 'leaf',
     name,
@@ -164,10 +204,7 @@ export function leaf<const T extends ArgsDef>(name: string, spec: LeafSpec<T>): 
     localOnly: spec.localOnly ?? false,
     usageGlobals: spec.usageGlobals ?? [],
     variadic: spec.variadic ?? false,
-    async execute(rawArgs, ctx) {
-      ctx.words = rawArgs;
-      await runCommand(command, { rawArgs, data: ctx });
-    },
+    execute: (args, ctx) => spec.run(args as ParsedArgs<T>, ctx),
   };
 }
 
@@ -201,26 +238,6 @@ export function findChild(node: GroupNode, name: string): CommandNode | undefine
 /** A string argument, or undefined when absent (citty's typing hides the undefined). */
 export function optional(value: unknown): string | undefined {
   return typeof value === 'string' ? value : undefined;
-}
-
-/**
- * Every value of a repeatable option in a leaf's words (`--subject a --subject=b`), up to `--`;
- * citty keeps only the last.
- */
-export function optionValues(words: readonly string[], flag: string): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < words.length; i++) {
-    const word = words[i] ?? '';
-    if (word === '--') break;
-    if (word === flag) {
-      const next = words[i + 1];
-      if (next !== undefined) out.push(next);
-      i++;
-    } else if (word.startsWith(`${flag}=`)) {
-      out.push(word.slice(flag.length + 1));
-    }
-  }
-  return out;
 }
 
 /** The positional words after the first `skip` (the values of a variadic argument). */

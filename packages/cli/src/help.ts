@@ -1,40 +1,16 @@
 // SPDX-License-Identifier: MIT
 /**
- * `--help` for every command (usage line, what it does, arguments, options, examples) and the
- * check of a leaf's words against its definition before citty parses them: citty accepts
- * unknown options and extra words silently, and a missing argument should come with the usage
- * line. Plain text, no colour, at most 100 columns.
+ * `--help` for every command (usage line, what it does, arguments, options, examples), and the
+ * usage line that errors about the command line carry (`args.ts`). Plain text, no colour, at
+ * most 100 columns.
  * @module
  */
 
 import type { ArgDef, ArgsDef } from 'citty';
-import type { CommandNode, GroupNode, LeafNode } from './command.ts';
-import { UsageError } from './errors.ts';
+import { type CommandNode, GLOBAL_ARGS, type GroupNode } from './command.ts';
 
 export const PROGRAM = 'start-tunnel';
 const WIDTH = 100;
-
-/** Options every command takes (parsed before the command, see `main.ts`). */
-export const GLOBAL_OPTIONS: readonly (readonly [string, string])[] = [
-  [
-    '--format, -o FORMAT',
-    'output: text (default), json (the result as one line of JSON) or json-pretty',
-  ],
-  [
-    '--datadir DIR',
-    'data directory of the local daemon (default: $START_TUNNEL_DATADIR, else /var/lib/start-tunnel)',
-  ],
-  [
-    '-t, --tunnel HOST:PORT',
-    "remote mode: a server's HTTPS panel (port 8443 when none), instead of the local daemon",
-  ],
-  ['--key FILE', 'remote mode: the Ed25519 private key that signs requests (auth key generate)'],
-  [
-    '--root-ca FILE',
-    "remote mode: the server's root CA (web get-root-ca); the only CA trusted; repeatable",
-  ],
-  ['-h, --help', 'show this help'],
-];
 
 /** Words wrapped to `width`, every line after the first indented by `indent`. */
 export function wrap(text: string, width: number, indent = 0): string {
@@ -82,11 +58,13 @@ function aliasesOf(def: ArgDef): string[] {
   return Array.isArray(alias) ? alias : alias ? [alias] : [];
 }
 
-function positionalName(name: string, def: ArgDef): string {
+/** How a positional argument is shown: its hint, else its name in capitals. */
+export function positionalName(name: string, def: ArgDef): string {
   return def.valueHint ?? name.toUpperCase();
 }
 
-function isRequired(def: ArgDef): boolean {
+/** A positional argument without which the command does not run. */
+export function isRequired(def: ArgDef): boolean {
   return def.required !== false && def.default === undefined;
 }
 
@@ -118,7 +96,8 @@ function usageParts(path: readonly string[], node: CommandNode): string[] {
   for (const option of node.usageGlobals) parts.push(`[${option}]`);
   for (const [name, def] of entries(node.args)) {
     if (def.type === 'positional') continue;
-    parts.push(`[${optionLabel(name, def, true)}]`);
+    const label = optionLabel(name, def, true);
+    parts.push(def.required === true ? label : `[${label}]`);
   }
   return parts;
 }
@@ -147,6 +126,11 @@ function usageBlock(path: readonly string[], node: CommandNode): string {
 function section(title: string, body: string): string {
   return `${title}:\n${body}\n`;
 }
+
+/** The global options (`GLOBAL_ARGS`) as rows of help, `--version` last. */
+export const GLOBAL_OPTIONS: readonly (readonly [string, string])[] = entries(GLOBAL_ARGS).map(
+  ([name, def]) => [optionLabel(name, def, false), describe(def)]
+);
 
 /** The `--help` text of a command (`path` empty for the program itself). */
 export function renderHelp(
@@ -192,12 +176,12 @@ export function renderHelp(
       );
     }
   }
-  const globals: (readonly [string, string])[] = [...GLOBAL_OPTIONS];
-  if (path.length === 0)
-    globals.push([
-      '-V, --version',
-      `print the version${extras.version ? ` (${extras.version})` : ''}`,
-    ]);
+  // `--version` (the last row) only at the top, with the version itself
+  const globals = GLOBAL_OPTIONS.slice(0, -1);
+  if (path.length === 0) {
+    const [label, text] = GLOBAL_OPTIONS.at(-1) ?? ['', ''];
+    globals.push([label, `${text}${extras.version ? ` (${extras.version})` : ''}`]);
+  }
   out.push(section(path.length === 0 ? 'Options' : 'Global options', columns(globals)));
   if (node.examples.length) {
     out.push(section('Examples', node.examples.map((e) => `  ${e}`).join('\n')));
@@ -228,68 +212,7 @@ export function childNames(node: GroupNode): string {
   return names.length > 1 ? `${names.slice(0, -1).join(', ')} or ${names.at(-1)}` : names.join('');
 }
 
-function hint(path: readonly string[], node: CommandNode): string {
+/** `usage: start-tunnel … (see start-tunnel … --help)`, for errors about the command line. */
+export function usageHint(path: readonly string[], node: CommandNode): string {
   return `usage: ${usageLine(path, node)} (see ${[PROGRAM, ...path].join(' ')} --help)`;
-}
-
-/**
- * Checks a leaf's words (global options already taken out): every option is known and has its
- * value, no word is left over, every required argument is there. Throws `UsageError`.
- */
-export function checkArgs(path: readonly string[], node: LeafNode, words: readonly string[]): void {
-  const values = new Map<string, string>();
-  const flags = new Map<string, string>();
-  const positional: [string, ArgDef][] = [];
-  for (const [name, def] of entries(node.args)) {
-    if (def.type === 'positional') {
-      positional.push([name, def]);
-      continue;
-    }
-    const spellings = [name, ...aliasesOf(def)].map((a) => (a.length === 1 ? `-${a}` : `--${a}`));
-    for (const s of spellings) {
-      if (def.type === 'boolean') {
-        flags.set(s, name);
-        if (s.startsWith('--')) flags.set(`--no-${s.slice(2)}`, name);
-      } else {
-        values.set(s, name);
-      }
-    }
-  }
-  let count = 0;
-  const extra: string[] = [];
-  for (let i = 0; i < words.length; i++) {
-    const word = words[i] ?? '';
-    if (word === '--') {
-      for (const w of words.slice(i + 1)) {
-        if (count++ >= positional.length) extra.push(w);
-      }
-      break;
-    }
-    if (word.startsWith('-') && word !== '-') {
-      const eq = word.indexOf('=');
-      const flag = eq > 0 ? word.slice(0, eq) : word;
-      if (values.has(flag)) {
-        if (eq < 0) {
-          if (i + 1 >= words.length) {
-            throw new UsageError(`${flag} needs a value; ${hint(path, node)}`);
-          }
-          i++;
-        }
-        continue;
-      }
-      if (flags.has(flag)) {
-        if (eq > 0) throw new UsageError(`${flag} takes no value; ${hint(path, node)}`);
-        continue;
-      }
-      throw new UsageError(`unknown option ${flag}; ${hint(path, node)}`);
-    }
-    if (count++ >= positional.length) extra.push(word);
-  }
-  if (extra.length && !(node.variadic && positional.length > 0)) {
-    throw new UsageError(`unexpected argument "${extra[0]}"; ${hint(path, node)}`);
-  }
-  const missing = positional.slice(count).find(([, def]) => isRequired(def));
-  if (missing) {
-    throw new UsageError(`missing <${positionalName(...missing)}>; ${hint(path, node)}`);
-  }
 }

@@ -5,26 +5,19 @@
  * subnets, devices, port forwards, the WAN address, the HTTPS panel and its auth, and the daemon
  * itself; locally or remotely (`remote.ts`). Only what a command needs is loaded: the daemon's
  * server and remote mode's signing come by `import()` in the command that uses them. Our own
- * runner around citty instead of `runMain`, which prints usage with every error and calls
- * `process.exit`: global options (`--format`, `--datadir`, the remote-mode flags, `--help`,
- * `--version`) are taken out wherever they stand, the command path is resolved, the leaf's words
- * are checked (`help.ts`), citty parses and runs the leaf, and any failure is one line on stderr
- * with its exit code (`errors.ts`). `run()` takes its I/O as arguments, so tests call it
- * in-process.
+ * runner around citty's parser instead of `runMain`, which prints usage with every error and
+ * calls `process.exit`: citty reads the line (`args.ts`: the global options wherever they stand,
+ * the command path, the leaf's arguments, all checked), the leaf runs, and any failure is one
+ * line on stderr with its exit code (`errors.ts`). `run()` takes its I/O as arguments, so tests
+ * call it in-process.
  * @module
  */
 
 import { readFileSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { parseLine } from './args.ts';
 import { connect, type RemoteConnector } from './client.ts';
-import {
-  type CliIo,
-  type CommandNode,
-  createContext,
-  findChild,
-  type GlobalOptions,
-  group,
-} from './command.ts';
+import { type CliIo, createContext, group } from './command.ts';
 import { authCommand } from './commands/auth.ts';
 import { completionsCommand } from './commands/completions.ts';
 import { daemonCommand } from './commands/daemon.ts';
@@ -35,9 +28,8 @@ import { statusCommand } from './commands/status.ts';
 import { subnetCommand } from './commands/subnet.ts';
 import { wanCommand } from './commands/wan.ts';
 import { webCommand } from './commands/web.ts';
-import { CliError, oneLine, UsageError } from './errors.ts';
-import { parseFormat } from './format.ts';
-import { checkArgs, childNames, PROGRAM, renderHelp } from './help.ts';
+import { CliError, oneLine } from './errors.ts';
+import { PROGRAM, renderHelp } from './help.ts';
 import { processTerminal } from './terminal.ts';
 
 export type { CliIo } from './command.ts';
@@ -86,140 +78,20 @@ export const ROOT = group(PROGRAM, {
   ],
 });
 
-interface Scanned {
-  options: GlobalOptions;
-  words: string[];
-  help: boolean;
-  version: boolean;
-}
-
-/** Global options that take a value, by spelling. */
-const GLOBAL_VALUES: Record<string, 'format' | 'datadir' | 'tunnel' | 'key' | 'rootCa'> = {
-  '--format': 'format',
-  '-o': 'format',
-  '--datadir': 'datadir',
-  '-t': 'tunnel',
-  '--tunnel': 'tunnel',
-  '--key': 'key',
-  '--root-ca': 'rootCa',
-};
-
-/** Takes the global options out of the words (up to `--`). */
-export function scanGlobals(argv: readonly string[]): Scanned {
-  const options: GlobalOptions = {
-    format: 'text',
-    datadir: undefined,
-    tunnel: undefined,
-    key: undefined,
-    rootCa: [],
-  };
-  const words: string[] = [];
-  let help = false;
-  let version = false;
-  for (let i = 0; i < argv.length; i++) {
-    const word = argv[i] ?? '';
-    if (word === '--') {
-      words.push(...argv.slice(i));
-      break;
-    }
-    if (word === '-h' || word === '--help') {
-      help = true;
-      continue;
-    }
-    if (word === '-V' || word === '--version') {
-      version = true;
-      continue;
-    }
-    const eq = word.startsWith('--') ? word.indexOf('=') : -1;
-    const flag = eq > 0 ? word.slice(0, eq) : word;
-    const key = GLOBAL_VALUES[flag];
-    if (key === undefined) {
-      words.push(word);
-      continue;
-    }
-    let value: string;
-    if (eq > 0) {
-      value = word.slice(eq + 1);
-    } else {
-      const next = argv[i + 1];
-      if (next === undefined) throw new UsageError(`${flag} needs a value`);
-      value = next;
-      i++;
-    }
-    if (key === 'format') options.format = parseFormat(value);
-    else if (key === 'rootCa') options.rootCa.push(value);
-    else if (value === '') throw new UsageError(`${flag} needs a value`);
-    else options[key] = value;
-  }
-  if (options.tunnel === undefined && (options.key !== undefined || options.rootCa.length)) {
-    throw new UsageError('--key and --root-ca go with -t/--tunnel HOST:PORT');
-  }
-  return { options, words, help, version };
-}
-
-/** Walks the tree along the words; returns the node, its path and the words left. */
-export function resolveCommand(
-  words: readonly string[],
-  help: boolean
-): { node: CommandNode; path: string[]; rest: string[] } {
-  let node: CommandNode = ROOT;
-  const path: string[] = [];
-  let i = 0;
-  while (node.kind === 'group' && i < words.length) {
-    const word = words[i] ?? '';
-    const where = [PROGRAM, ...path].join(' ');
-    if (word.startsWith('-') && word !== '-') {
-      if (help) break;
-      throw new UsageError(
-        `unknown option ${word.split('=')[0]} before the command; ${where} takes ${childNames(node)}`
-      );
-    }
-    const child = findChild(node, word);
-    const verb = words[i + 1] ?? '';
-    const viaParent =
-      !child && node.parentArg?.verbs.includes(verb) ? findChild(node, verb) : undefined;
-    if (viaParent) {
-      // `subnet 10.59.7.0/24 add Home` is `subnet add 10.59.7.0/24 Home`
-      path.push(viaParent.name);
-      return { node: viaParent, path, rest: [word, ...words.slice(i + 2)] };
-    }
-    if (!child) {
-      throw new UsageError(
-        `unknown command "${oneLine(word)}"; ${where} takes ${childNames(node)} (see ${where} --help)`
-      );
-    }
-    node = child;
-    path.push(child.name);
-    i++;
-  }
-  return { node, path, rest: words.slice(i) };
-}
-
 /** Runs one command line; resolves with the exit status. Never throws. */
 export async function run(argv: readonly string[], io: CliIo): Promise<number> {
   try {
-    const scanned = scanGlobals(argv);
-    if (scanned.version) {
+    const line = parseLine(argv, ROOT);
+    if (line.kind === 'version') {
       io.stdout(`${PROGRAM} ${VERSION}\n`);
       return 0;
     }
-    let words = scanned.words;
-    let help = scanned.help;
-    if (words[0] === 'help') {
-      help = true;
-      words = words.slice(1);
-    }
-    const { node, path, rest } = resolveCommand(words, help);
-    if (help || node.kind === 'group') {
-      io.stdout(renderHelp(path, node, { version: VERSION }));
+    if (line.kind === 'help') {
+      io.stdout(renderHelp(line.path, line.node, { version: VERSION }));
       return 0;
     }
-    if (node.localOnly && scanned.options.tunnel !== undefined) {
-      throw new UsageError(`${PROGRAM} ${path.join(' ')} runs on the server itself; drop --tunnel`);
-    }
-    checkArgs(path, node, rest);
-    const { options } = scanned;
-    const ctx = createContext(io, options, path, () =>
+    const { options } = line;
+    const ctx = createContext(io, options, line.path, line.values, () =>
       connect({
         dataDir: options.datadir,
         env: io.env,
@@ -229,7 +101,7 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
         remote: io.remote ?? loadRemote,
       })
     );
-    await node.execute(rest, ctx);
+    await line.node.execute(line.args, ctx);
     return 0;
   } catch (err) {
     return report(err, io);
@@ -249,7 +121,7 @@ function report(err: unknown, io: CliIo): number {
     io.stderr(`${PROGRAM}: ${oneLine(err.message)}\n`);
     return err.exitCode;
   }
-  // citty's own argument errors (CLIError), should checkArgs ever let one through
+  // citty's own argument errors (CLIError: an `enum` option's value outside its choices)
   if (err instanceof Error && err.name === 'CLIError') {
     io.stderr(`${PROGRAM}: ${oneLine(err.message)}\n`);
     return 2;

@@ -27,7 +27,7 @@ import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { ErrorCode, isPublicIPv4, type WanInfo } from '@start-tunnel/protocol';
 import type { RpcClient } from '../client.ts';
-import { type Context, leaf, optional, optionValues } from '../command.ts';
+import { type Context, leaf, optional } from '../command.ts';
 import { CliError, RpcCallError, UsageError } from '../errors.ts';
 import { clean } from '../format.ts';
 import { InputEnded } from '../terminal.ts';
@@ -397,7 +397,7 @@ export const webInitCommand = leaf('init', {
     const listen = optional(args.listen);
     if (listen !== undefined && listen.trim() === '')
       throw new UsageError('--listen needs IP:PORT');
-    const subjects = optionValues(ctx.words, '--subject').map((s) => s.trim());
+    const subjects = ctx.values('subject').map((s) => s.trim());
     if (subjects.some((s) => s === '')) throw new UsageError('--subject needs a name');
     const interactive =
       ctx.terminal.isTTY && listen === undefined && subjects.length === 0 && args.yes !== true;
