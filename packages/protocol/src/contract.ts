@@ -8,6 +8,7 @@
 
 import type { z } from 'zod';
 import { dbMethods } from './db.ts';
+import { dnsMethods } from './dns.ts';
 import { tunnelMethods } from './tunnel.ts';
 import { webMethods } from './web.ts';
 
@@ -18,10 +19,12 @@ export interface MethodSchema {
   public?: true;
 }
 
-export const methods = { ...tunnelMethods, ...webMethods, ...dbMethods } as const satisfies Record<
-  string,
-  MethodSchema
->;
+export const methods = {
+  ...tunnelMethods,
+  ...dnsMethods,
+  ...webMethods,
+  ...dbMethods,
+} as const satisfies Record<string, MethodSchema>;
 
 export type Methods = typeof methods;
 export type MethodName = keyof Methods;

@@ -68,6 +68,13 @@ export {
   RpcDispatcher,
 } from './rpc.ts';
 export {
+  type DnsRecordInfo,
+  type DnsType,
+  dnsMethods,
+  dnsRecordInfo,
+  dnsTypeSchema,
+} from './dns.ts';
+export {
   type AddedDevice,
   type DeviceConfig,
   type DeviceInfo,

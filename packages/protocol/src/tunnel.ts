@@ -47,6 +47,12 @@ export const subnetInfo = z.strictObject({
   ipv6: z.string().nullable(),
   /** The server's IPv6 address in the prefix (prefix | gateway IPv4), or null. */
   gatewayIpv6: z.string().nullable(),
+  /** Where the subnet's resolver (on its gateway addresses) forwards what it does not hold. */
+  dns: z.strictObject({
+    mode: z.enum(['default', 'device', 'custom']),
+    deviceIp: z.string().nullable(),
+    servers: z.array(z.string()),
+  }),
 });
 export type SubnetInfo = z.infer<typeof subnetInfo>;
 
@@ -65,6 +71,9 @@ export const deviceInfo = z.strictObject({
   effectiveWanIp: z.string().nullable(),
   /** Its IPv6 address (subnet prefix | its IPv4), or null when the subnet has no prefix. */
   ipv6: z.string().nullable(),
+  /** May publish its own DNS records (RFC 2136 with TSIG) and open its own forwards (PCP/UPnP). */
+  allowDnsInjection: z.boolean(),
+  allowAutoPortForward: z.boolean(),
   /** Last seen `IP:PORT`, or null. */
   endpoint: z.string().nullable(),
   /** ISO 8601, or null before the first handshake. */
@@ -83,6 +92,8 @@ export const addedDevice = z.strictObject({
   ownKey: z.boolean(),
   kind: deviceKindSchema,
   ipv6: z.string().nullable(),
+  allowDnsInjection: z.boolean(),
+  allowAutoPortForward: z.boolean(),
 });
 export type AddedDevice = z.infer<typeof addedDevice>;
 
@@ -105,6 +116,19 @@ export const forwardInfo = z.strictObject({
   target: z.string(),
   /** The address it answers on: the source's, else the target's WAN, else null (every WAN address). */
   externalIp: z.string().nullable(),
+  /**
+   * `dnat`: the kernel forwards the port; `sni`: the daemon reads the TLS ClientHello and
+   * connects to the device its hostname names (TLS is never terminated).
+   */
+  kind: z.enum(['dnat', 'sni']),
+  /** The SNI hostname (`a.example`, `*.example`) of an sni route; null for dnat and the fallback. */
+  hostname: z.string().nullable(),
+  /** Opened by the device itself (PCP/UPnP), with a lease; manual otherwise. */
+  auto: z.boolean(),
+  /** The lease's end (ISO 8601) of an automatic entry, null when permanent or manual. */
+  expiresAt: isoTime.nullable(),
+  /** sni only: a PROXY protocol v2 header tells the device the visitor's address. */
+  proxyProtocol: z.boolean(),
   protocol: protocolSchema,
   label: z.string().nullable(),
   enabled: z.boolean(),
@@ -159,6 +183,8 @@ export const pinholeInfo = z.strictObject({
   /** The device's IPv4 address and name. */
   ip: z.string(),
   name: z.string(),
+  /** Opened by the device itself (PCP), with a lease. */
+  auto: z.boolean(),
 });
 export type PinholeInfo = z.infer<typeof pinholeInfo>;
 
@@ -251,17 +277,29 @@ export const tunnelMethods = {
       target: text('a DEVICE_IP:PORT string'),
       protocol: protocolSchema.optional(),
       label: text('a string').optional(),
+      /** TLS hostnames to route by SNI (one port, TCP); an empty list is a plain forward. */
+      sni: z.array(text('a hostname string')).max(64).optional(),
+      /** With `sni`: the route without a hostname (fallback) too; ours. */
+      fallback: z.boolean({ error: 'must be a boolean' }).optional(),
+      /** With `sni`: send a PROXY protocol v2 header to the device (ours). */
+      proxyProtocol: z.boolean({ error: 'must be a boolean' }).optional(),
     }),
+    /** The forward; for several hostnames, the first route (`port-forward.list` has all). */
     result: forwardInfo,
   },
+  /** Without `hostname`, an SNI port loses every route and its fallback. */
   'port-forward.remove': {
-    params: z.strictObject({ source: text('an IP:PORT string') }),
+    params: z.strictObject({
+      source: text('an IP:PORT string'),
+      hostname: text('a hostname string').optional(),
+    }),
     result: z.null(),
   },
   'port-forward.set-enabled': {
     params: z.strictObject({
       source: text('an IP:PORT string'),
       enabled: z.boolean({ error: 'must be a boolean' }),
+      hostname: text('a hostname string').optional(),
     }),
     result: forwardInfo,
   },
@@ -269,6 +307,7 @@ export const tunnelMethods = {
     params: z.strictObject({
       source: text('an IP:PORT string'),
       label: text('a string').nullable().optional(),
+      hostname: text('a hostname string').optional(),
     }),
     result: forwardInfo,
   },

@@ -63,6 +63,7 @@ describe('RpcDispatcher', () => {
       wanIp: null,
       ipv6: null,
       gatewayIpv6: null,
+      dns: { mode: 'default' as const, deviceIp: null, servers: [] },
     }));
     const missing = errorOf(
       await d.handle({ method: 'subnet.add', params: { subnet: 'x' } }, ROOT)

@@ -30,6 +30,7 @@ import {
   parseIPv4,
   redirectListeners,
   registerDbMethods,
+  registerGatewayMethods,
   registerTunnelMethods,
   Store,
   setWanOverride,
@@ -162,6 +163,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     // 3. one dispatcher, one app
     const dispatcher = new RpcDispatcher({ checkResults: options.checkResults ?? false });
     registerTunnelMethods(dispatcher, tunnel, serverVersion());
+    registerGatewayMethods(dispatcher, tunnel);
     registerDbMethods(dispatcher, tunnel);
     web = createWebServer({
       ...options.web,

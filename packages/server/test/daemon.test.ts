@@ -75,6 +75,7 @@ describe('local API', () => {
       wanIp: null,
       ipv6: null,
       gatewayIpv6: null,
+      dns: { mode: 'default', deviceIp: null, servers: [] },
     });
     assert.ok(t.dataplane.addresses.includes('10.59.50.1/24'));
     const dev = (await t.call('device.add', { subnet: '10.59.50.1/24', name: 'phone' })).result as {

@@ -26,6 +26,7 @@ import {
 } from '@start-tunnel/protocol';
 import { z } from 'zod';
 import { parsePinholeKey, parsePrefix6 } from './addr6.ts';
+import { parseDnsName, parseDnsValue } from './dns.ts';
 import { checkWanIp } from './egress.ts';
 import { cidrsOverlap, formatIPv4, parseIPv4 } from './ipv4.ts';
 import { addPinhole, setSubnetIpv6 } from './ipv6.ts';
@@ -40,6 +41,7 @@ import {
   setWanOverride,
 } from './model.ts';
 import { SCHEMA_VERSION, type State } from './schema.ts';
+import { parseHostname } from './sni.ts';
 import type { Tunnel } from './tunnel.ts';
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
@@ -261,6 +263,15 @@ export function applyPatch(doc: Json, patch: readonly PatchOperation[]): Json {
 
 const time = z.iso.datetime({ error: 'must be an ISO 8601 time' });
 const str = z.string({ error: 'must be a string' });
+const bool = z.boolean({ error: 'must be a boolean' });
+const sniRoute = z.strictObject({
+  target: str,
+  label: str.nullable(),
+  enabled: bool,
+  auto: bool,
+  proxyProtocol: bool,
+  createdAt: time,
+});
 const stateSchema = z.strictObject({
   schema: z.literal(SCHEMA_VERSION, { error: `must be ${SCHEMA_VERSION}` }),
   server: z.strictObject({ privateKey: str }),
@@ -279,10 +290,19 @@ const stateSchema = z.strictObject({
           createdAt: time,
           kind: z.enum(['client', 'server'], { error: 'must be "client" or "server"' }),
           wanIp: str.nullable(),
+          allowDnsInjection: bool,
+          allowAutoPortForward: bool,
         })
       ),
       wanIp: str.nullable(),
       ipv6: str.nullable(),
+      dns: z.strictObject({
+        mode: z.enum(['default', 'device', 'custom'], {
+          error: 'must be "default", "device" or "custom"',
+        }),
+        deviceIp: str.nullable(),
+        servers: z.array(str).max(3),
+      }),
     })
   ),
   forwards: z.record(
@@ -293,6 +313,20 @@ const stateSchema = z.strictObject({
       label: str.nullable(),
       enabled: z.boolean({ error: 'must be a boolean' }),
       createdAt: time,
+      auto: bool,
+    })
+  ),
+  sni: z.record(
+    str,
+    z.strictObject({ routes: z.record(str, sniRoute), fallback: sniRoute.nullable() })
+  ),
+  dnsRecords: z.array(
+    z.strictObject({
+      name: str,
+      type: z.enum(['A', 'AAAA', 'CNAME', 'TXT'], { error: 'must be A, AAAA, CNAME or TXT' }),
+      value: str,
+      ttl: z.number().int().min(0).max(604800),
+      source: str.nullable(),
     })
   ),
   pinholes: z.record(
@@ -303,6 +337,7 @@ const stateSchema = z.strictObject({
       label: str.nullable(),
       enabled: z.boolean({ error: 'must be a boolean' }),
       createdAt: time,
+      auto: bool,
     })
   ),
   httpRedirects: z.strictObject({ disabled: z.array(str) }),
@@ -461,6 +496,43 @@ export function checkState(doc: Json): State {
       })
     );
     same(['pinholes', key], key, again.key);
+  }
+  for (const [source, port] of Object.entries(state.sni)) {
+    const base = ['sni', source];
+    same(base, source, at(base, source, () => parseSource(source)).key);
+    if (state.forwards[source]) throw fault(base, source, 'is also a plain port forward');
+    for (const [host, r] of Object.entries(port.routes)) {
+      same(
+        [...base, 'routes', host],
+        host,
+        at([...base, 'routes', host], host, () => parseHostname(host))
+      );
+      same(
+        [...base, 'routes', host, 'target'],
+        r.target,
+        at([...base, 'routes', host, 'target'], r.target, () => parseTarget(state, r.target, 0))
+      );
+    }
+    const fb = port.fallback;
+    if (fb)
+      same(
+        [...base, 'fallback', 'target'],
+        fb.target,
+        at([...base, 'fallback', 'target'], fb.target, () => parseTarget(state, fb.target, 0))
+      );
+  }
+  for (const [i, r] of state.dnsRecords.entries()) {
+    const base = ['dnsRecords', String(i)];
+    same(
+      [...base, 'name'],
+      r.name,
+      at([...base, 'name'], r.name, () => parseDnsName(r.name))
+    );
+    same(
+      [...base, 'value'],
+      r.value,
+      at([...base, 'value'], r.value, () => parseDnsValue(r.type, r.value))
+    );
   }
   for (const [i, ip] of state.httpRedirects.disabled.entries()) {
     const n = parseIPv4(ip);

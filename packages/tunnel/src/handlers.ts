@@ -10,25 +10,17 @@
  */
 
 import {
-  type AddedDevice,
   type DeviceInfo,
   ErrorCode,
-  type ForwardInfo,
   isPublicIPv4,
   type RpcDispatcher,
   RpcError,
   type StatusInfo,
-  type SubnetInfo,
 } from '@start-tunnel/protocol';
-import { deviceIpv6, gatewayIpv6 } from './addr6.ts';
+import { deviceIpv6 } from './addr6.ts';
 import { formatEndpoint, renderConfig } from './config.ts';
-import {
-  checkForwardWan,
-  effectiveWan,
-  forwardAddress,
-  setDeviceWan,
-  setSubnetWan,
-} from './egress.ts';
+import { checkForwardWan, effectiveWan, setDeviceWan, setSubnetWan } from './egress.ts';
+import { addedDevice, forwardInfo, sniInfo, sniInfos, subnetInfo } from './info.ts';
 import { addPinhole, pinholeInfo, removePinhole, setSubnetIpv6, updatePinhole } from './ipv6.ts';
 import {
   addDevice,
@@ -38,6 +30,7 @@ import {
   getDevice,
   getSubnet,
   isInbound,
+  parseSource,
   parseSubnet,
   removeDevice,
   removeForward,
@@ -47,56 +40,12 @@ import {
   setForwardEnabled,
   setForwardLabel,
   setWanOverride,
-  subnetNetwork,
 } from './model.ts';
 import { checkForwardPort80, redirects, setRedirectEnabled } from './redirect.ts';
 import type { State } from './schema.ts';
+import { addSniRoutes, checkNotSni, removeSni, updateSni } from './sni.ts';
 import type { Tunnel } from './tunnel.ts';
 import { onLinkPrefixes, systemIpv6DefaultRoute } from './wan.ts';
-
-function subnetInfo(state: State, key: string): SubnetInfo {
-  const rec = state.subnets[key]!;
-  return {
-    subnet: key,
-    name: rec.name,
-    network: subnetNetwork(key),
-    devices: Object.keys(rec.devices).length,
-    wanIp: rec.wanIp,
-    ipv6: rec.ipv6,
-    gatewayIpv6: gatewayIpv6(state, key),
-  };
-}
-
-function addedDevice(state: State, subnet: string, ip: string): AddedDevice {
-  const d = state.subnets[subnet]!.devices[ip]!;
-  return {
-    subnet,
-    name: d.name,
-    ip,
-    publicKey: d.publicKey,
-    ownKey: d.privateKey === null,
-    kind: d.kind,
-    ipv6: deviceIpv6(state, subnet, ip),
-  };
-}
-
-function forwardInfo(
-  state: State,
-  source: string,
-  counters?: { packets: number; bytes: number } | null
-): ForwardInfo {
-  const f = state.forwards[source]!;
-  return {
-    source,
-    target: f.target,
-    externalIp: forwardAddress(state, source),
-    protocol: f.protocol,
-    label: f.label,
-    enabled: f.enabled,
-    packets: counters?.packets ?? 0,
-    bytes: counters?.bytes ?? 0,
-  };
-}
 
 /** Registers every control-plane method on `rpc`. */
 export function registerTunnelMethods(rpc: RpcDispatcher, tunnel: Tunnel, version: string): void {
@@ -150,6 +99,8 @@ export function registerTunnelMethods(rpc: RpcDispatcher, tunnel: Tunnel, versio
       wanIp: d.wanIp,
       effectiveWanIp: effectiveWan(tunnel.state, ip),
       ipv6: deviceIpv6(tunnel.state, key, ip),
+      allowDnsInjection: d.allowDnsInjection,
+      allowAutoPortForward: d.allowAutoPortForward,
       ...tunnel.deviceStatus(d.publicKey),
     }));
   });
@@ -235,6 +186,17 @@ export function registerTunnelMethods(rpc: RpcDispatcher, tunnel: Tunnel, versio
     };
   });
 
+  const leases = tunnel.opts.leases;
+  /** The SNI port of `source` when it is one (plain forwards and SNI ports share sources). */
+  const sniPort = (state: State, source: string) => {
+    try {
+      const key = parseSource(source).key;
+      return state.sni[key] ? key : null;
+    } catch {
+      return null;
+    }
+  };
+
   rpc.register('port-forward.list', async () => {
     const state = tunnel.state;
     const sources = Object.keys(state.forwards);
@@ -243,35 +205,87 @@ export function registerTunnelMethods(rpc: RpcDispatcher, tunnel: Tunnel, versio
     if (nat && tunnel.natStatus.ok) {
       counters = await tunnel.opts.dataplane.forwardCounters(nat).catch(() => []);
     }
-    return sources.map((s, i) => forwardInfo(state, s, counters[i]));
+    return [
+      ...sources.map((s, i) => forwardInfo(state, s, counters[i], leases)),
+      ...sniInfos(state, leases),
+    ];
   });
   rpc.register('port-forward.add', async (p) => {
+    if ((p.sni?.length ?? 0) > 0 || p.fallback) {
+      if (p.protocol !== undefined && p.protocol !== 'tcp') {
+        throw new RpcError(
+          ErrorCode.InvalidRequest,
+          'Invalid protocol: SNI routes are TCP',
+          'protocol'
+        );
+      }
+      const r = await tunnel.change((s) => {
+        const added = addSniRoutes(s, env, { ...p, sni: p.sni ?? [] });
+        const port = parseSource(added.source).first;
+        const reserved = tunnel
+          .reservedPorts(added.state)
+          .find((x) => x.protocol === 'tcp' && x.port === port);
+        if (reserved || port === 80) {
+          const why = reserved
+            ? `the reserved port of ${reserved.name}`
+            : "the HTTP→HTTPS redirect's port";
+          throw new RpcError(
+            ErrorCode.InvalidRequest,
+            `Invalid source "${p.source}": ${why}`,
+            'source'
+          );
+        }
+        return { state: added.state, result: added };
+      });
+      return sniInfo(tunnel.state, r.source, r.hostname, leases);
+    }
     const source = await tunnel.change((s) => {
       const r = addForward(s, env, p);
       checkForwardWan(r.state, r.source);
       checkForwardPort80(r.state, r.source, tunnel.publicIps());
+      checkNotSni(r.state, r.source);
       return { state: r.state, result: r.source };
     });
-    return forwardInfo(tunnel.state, source);
+    return forwardInfo(tunnel.state, source, null, leases);
   });
   rpc.register('port-forward.remove', async (p) => {
-    await tunnel.change((s) => ({ state: removeForward(s, p.source), result: null }));
+    await tunnel.change((s) => ({
+      state: sniPort(s, p.source) ? removeSni(s, p.source, p.hostname) : removeForward(s, p.source),
+      result: null,
+    }));
     return null;
   });
   rpc.register('port-forward.set-enabled', async (p) => {
+    if (sniPort(tunnel.state, p.source)) {
+      const r = await tunnel.change((s) => {
+        const u = updateSni(s, p.source, p.hostname, { enabled: p.enabled });
+        return { state: u.state, result: u };
+      });
+      return sniInfo(tunnel.state, r.source, r.hostname, leases);
+    }
     const source = await tunnel.change((s) => {
       const r = setForwardEnabled(s, p.source, p.enabled);
-      if (p.enabled) checkForwardPort80(r.state, r.source, tunnel.publicIps());
+      if (p.enabled) {
+        checkForwardPort80(r.state, r.source, tunnel.publicIps());
+        checkNotSni(r.state, r.source);
+      }
       return { state: r.state, result: r.source };
     });
-    return forwardInfo(tunnel.state, source);
+    return forwardInfo(tunnel.state, source, null, leases);
   });
   rpc.register('port-forward.update-label', async (p) => {
+    if (sniPort(tunnel.state, p.source)) {
+      const r = await tunnel.change((s) => {
+        const u = updateSni(s, p.source, p.hostname, { label: p.label ?? null });
+        return { state: u.state, result: u };
+      });
+      return sniInfo(tunnel.state, r.source, r.hostname, leases);
+    }
     const source = await tunnel.change((s) => {
       const r = setForwardLabel(s, p.source, p.label);
       return { state: r.state, result: r.source };
     });
-    return forwardInfo(tunnel.state, source);
+    return forwardInfo(tunnel.state, source, null, leases);
   });
 
   rpc.register('pinhole.list', () =>

@@ -7,15 +7,33 @@
  * @module
  */
 
+export {
+  type AutoMap,
+  AutoMapError,
+  autoMapper,
+  autoMappings,
+  mapAuto,
+  unmapAuto,
+} from './auto.ts';
 export { formatEndpoint, PRIVATE_KEY_PLACEHOLDER, renderConfig } from './config.ts';
 export type { Dataplane, Ipv6Routes, PeerSpec, PeerStatus } from './dataplane.ts';
 export { checkState, patchState, redactState, registerDbMethods } from './db.ts';
+export {
+  applyDnsChanges,
+  DNS_UPDATE_KEY_NAME,
+  type DnsChange,
+  dnsInjector,
+  dnsUpdateKey,
+} from './dns.ts';
 export { registerTunnelMethods } from './handlers.ts';
+export { registerGatewayMethods } from './handlers-gateway.ts';
+export { type LeaseView, leaseKey } from './info.ts';
 export { isPublicIPv4, parseIPv4 } from './ipv4.ts';
 export {
   getSubnet,
   initialState,
   type ModelEnv,
+  newSubnet,
   parseSource,
   parseSubnet,
   publicKeyOf,
@@ -25,13 +43,18 @@ export {
 export { publicAddresses, redirectListeners, redirects } from './redirect.ts';
 export {
   type DeviceRecord,
+  type DnsRecordEntry,
   type ForwardRecord,
   migrate,
+  type PinholeRecord,
   SCHEMA_VERSION,
   SchemaError,
+  type SniPortRecord,
+  type SniRouteRecord,
   type State,
   type SubnetRecord,
 } from './schema.ts';
+export { routeFor, sniAddress } from './sni.ts';
 export { LOCK_FILE, STATE_FILE, Store, StoreError } from './store.ts';
 export {
   peersOf,

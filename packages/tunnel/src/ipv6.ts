@@ -167,6 +167,7 @@ export function addPinhole(
     internalPort?: number | null | undefined;
     label?: string | null | undefined;
     count?: number | undefined;
+    auto?: boolean | undefined;
   }
 ): { state: State; key: string } {
   const { gua } = deviceAt(state, p.gua);
@@ -195,6 +196,7 @@ export function addPinhole(
     label,
     enabled: existing?.enabled ?? true,
     createdAt: existing?.createdAt ?? env.now().toISOString(),
+    auto: p.auto ?? existing?.auto ?? false,
   };
   return { state: { ...state, pinholes: { ...state.pinholes, [key]: rec } }, key };
 }
@@ -249,5 +251,6 @@ export function pinholeInfo(state: State, key: string): PinholeInfo {
     subnet: host?.subnet ?? '',
     ip: host?.ip ?? '',
     name: device?.name ?? '',
+    auto: rec.auto,
   };
 }

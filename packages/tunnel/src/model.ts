@@ -39,6 +39,7 @@ import {
 } from './ipv4.ts';
 import type { DeviceRecord, ForwardRecord, State, SubnetRecord } from './schema.ts';
 import { SCHEMA_VERSION } from './schema.ts';
+import { filterTargets } from './targets.ts';
 
 /** What the model needs from the outside world (injected for tests). */
 export interface ModelEnv {
@@ -85,12 +86,25 @@ export function initialState(env: ModelEnv): State {
     server: { privateKey: env.generateKeyPair().privateKey },
     wan: { override: null },
     subnets: {
-      [`10.59.${third}.1/24`]: { name: 'Default Subnet', devices: {}, wanIp: null, ipv6: null },
+      [`10.59.${third}.1/24`]: newSubnet('Default Subnet'),
     },
     forwards: {},
+    sni: {},
     pinholes: {},
+    dnsRecords: [],
     httpRedirects: { disabled: [] },
     web: null,
+  };
+}
+
+/** A new, empty subnet: no WAN of its own, no IPv6, the server's resolvers. */
+export function newSubnet(name: string): SubnetRecord {
+  return {
+    name,
+    devices: {},
+    wanIp: null,
+    ipv6: null,
+    dns: { mode: 'default', deviceIp: null, servers: [] },
   };
 }
 
@@ -167,7 +181,7 @@ export function addSubnet(state: State, subnet: string, name: string): State {
     ...state,
     subnets: {
       ...state.subnets,
-      [s.key]: { name: cleanName, devices: {}, wanIp: null, ipv6: null },
+      [s.key]: newSubnet(cleanName),
     },
   };
 }
@@ -299,8 +313,8 @@ export function addDevice(
     if (ownKey !== null && ownKey !== existing.publicKey) {
       throw invalid('ip', ipText, `is taken by device "${existing.name}" with another key`);
     }
-    // a rename keeps keys and kind, as the original; an explicit kind is applied
-    device = { ...existing, name, ...(p.kind !== undefined ? { kind: p.kind } : {}) };
+    // a rename keeps keys and kind, as the original; an explicit kind is applied as set-kind
+    device = { ...existing, name, ...(p.kind !== undefined ? kindDefaults(p.kind) : {}) };
   } else {
     if (ownKey !== null) {
       if (ownKey === serverPublicKey(state)) {
@@ -323,6 +337,8 @@ export function addDevice(
       createdAt: env.now().toISOString(),
       kind: p.kind ?? 'client',
       wanIp: null,
+      allowDnsInjection: p.kind === 'server',
+      allowAutoPortForward: p.kind === 'server',
     };
   }
   const subnets = {
@@ -359,22 +375,28 @@ export function withDevice(state: State, subnet: string, ip: string, device: Dev
  */
 export function setDeviceKind(state: State, subnet: string, ip: string, kind: DeviceKind): State {
   const found = getDevice(state, subnet, ip);
-  const next = withDevice(state, found.subnet.key, found.ip, { ...found.device, kind });
+  const next = withDevice(state, found.subnet.key, found.ip, {
+    ...found.device,
+    ...kindDefaults(kind),
+  });
   return kind === 'client' ? dropExposure(next, found.subnet.key, found.ip) : next;
+}
+
+/** A kind with what it allows by default: a server both, a client neither (the original's). */
+function kindDefaults(kind: DeviceKind) {
+  const server = kind === 'server';
+  return { kind, allowDnsInjection: server, allowAutoPortForward: server };
 }
 
 /** Removes the forwards that target a device and the pinholes on its IPv6 address. */
 function dropExposure(state: State, subnet: string, ip: string): State {
-  const forwards: Record<string, ForwardRecord> = {};
-  for (const [source, f] of Object.entries(state.forwards)) {
-    if (f.target.split(':')[0] !== ip) forwards[source] = f;
-  }
+  const { forwards, sni } = filterTargets(state, (target) => target !== ip);
   const gua = deviceIpv6(state, subnet, ip);
   const pinholes: State['pinholes'] = {};
   for (const [key, p] of Object.entries(state.pinholes)) {
     if (parsePinholeKey(key)?.gua !== gua) pinholes[key] = p;
   }
-  return { ...state, forwards, pinholes };
+  return { ...state, forwards, sni, pinholes };
 }
 
 /** True when a device receives anything from outside (a forward or a pinhole reaches it). */
@@ -418,12 +440,7 @@ function collect(state: State): State {
 
 function collectForwards(state: State): State {
   const ips = new Set(allDevices(state).map((d) => d.ip));
-  const forwards: Record<string, ForwardRecord> = {};
-  for (const [source, f] of Object.entries(state.forwards)) {
-    const ip = f.target.split(':')[0] ?? '';
-    if (ips.has(ip)) forwards[source] = f;
-  }
-  return { ...state, forwards };
+  return filterTargets(state, (ip) => ips.has(ip));
 }
 
 // ---- forwards ------------------------------------------------------------------------------
@@ -500,6 +517,7 @@ export function addForward(
     label,
     enabled: true,
     createdAt: env.now().toISOString(),
+    auto: false,
   };
   return { state: { ...state, forwards: { ...state.forwards, [src.key]: rec } }, source: src.key };
 }

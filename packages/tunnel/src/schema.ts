@@ -15,7 +15,7 @@
 
 import type { DeviceKind, Protocol } from '@start-tunnel/protocol';
 
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 export interface DeviceRecord {
   name: string;
@@ -30,6 +30,10 @@ export interface DeviceRecord {
   kind: DeviceKind;
   /** Public IPv4 this device leaves by and is reached on, or null to follow its subnet. */
   wanIp: string | null;
+  /** May publish its own DNS records (RFC 2136 + TSIG); a server's default. */
+  allowDnsInjection: boolean;
+  /** May open its own forwards and pinholes (PCP, UPnP); a server's default. */
+  allowAutoPortForward: boolean;
 }
 
 export interface SubnetRecord {
@@ -40,6 +44,40 @@ export interface SubnetRecord {
   wanIp: string | null;
   /** Routed IPv6 prefix `2001:db8:7::/64` (canonical, network form), or null. */
   ipv6: string | null;
+  /** Upstreams of the subnet's resolver: the server's, a device's (`deviceIp`:53) or `servers`. */
+  dns: { mode: 'default' | 'device' | 'custom'; deviceIp: string | null; servers: string[] };
+}
+
+/** A local DNS record (the original's `dnsRecords`). */
+export interface DnsRecordEntry {
+  /** Lower case, no trailing dot. */
+  name: string;
+  type: 'A' | 'AAAA' | 'CNAME' | 'TXT';
+  value: string;
+  ttl: number;
+  /** The device address that published it, or null for a manual record. */
+  source: string | null;
+}
+
+/** One route of an SNI port: the device it connects to. */
+export interface SniRouteRecord {
+  /** `DEVICE_IP:PORT`. */
+  target: string;
+  label: string | null;
+  enabled: boolean;
+  /** Opened by the device itself (PCP/UPnP). */
+  auto: boolean;
+  /** Send a PROXY protocol v2 header before the ClientHello. */
+  proxyProtocol: boolean;
+  createdAt: string;
+}
+
+/** A port shared by TLS hostnames (the original's `PortForward::Sni`). */
+export interface SniPortRecord {
+  /** By lower-case hostname, `a.example` or `*.example`. */
+  routes: Record<string, SniRouteRecord>;
+  /** Where a ClientHello without a known hostname goes, or null (closed). */
+  fallback: SniRouteRecord | null;
 }
 
 /** An IPv6 pinhole, keyed `[GUA]:PORT` (the original's `pinholes6`). */
@@ -50,6 +88,7 @@ export interface PinholeRecord {
   label: string | null;
   enabled: boolean;
   createdAt: string;
+  auto: boolean;
 }
 
 export interface ForwardRecord {
@@ -59,6 +98,8 @@ export interface ForwardRecord {
   label: string | null;
   enabled: boolean;
   createdAt: string;
+  /** Opened by the device itself (PCP/UPnP), with a lease kept by the server. */
+  auto: boolean;
 }
 
 export interface State {
@@ -73,8 +114,12 @@ export interface State {
   subnets: Record<string, SubnetRecord>;
   /** Forwards by normalized source (`PORT[-PORT]` or `IP:PORT[-PORT]`). */
   forwards: Record<string, ForwardRecord>;
+  /** SNI ports by source (`PORT` or `IP:PORT`, one port): TLS hostnames to devices. */
+  sni: Record<string, SniPortRecord>;
   /** IPv6 pinholes by `[GUA]:PORT`. */
   pinholes: Record<string, PinholeRecord>;
+  /** Local DNS records, answered by every subnet's resolver. */
+  dnsRecords: DnsRecordEntry[];
   /** Public IPv4s whose HTTP→HTTPS redirect the owner turned off (on by default). */
   httpRedirects: { disabled: string[] };
   /** Opaque section owned by the web package (panel settings, password, keys, sessions). */
@@ -109,6 +154,40 @@ const MIGRATIONS: Record<number, (old: Record<string, unknown>) => Record<string
       subnets[key] = { ...s, devices, wanIp: null, ipv6: null };
     }
     return { ...old, subnets, pinholes: {}, httpRedirects: { disabled: [] } };
+  },
+  // 3: StartTunnel 1.5's gateway services: DNS per subnet and local records, SNI ports,
+  // automatic forwards; a server may do both (the original's kind defaults)
+  2: (old) => {
+    const subnets: Record<string, unknown> = {};
+    for (const [key, s] of Object.entries(isRecord(old.subnets) ? old.subnets : {})) {
+      if (!isRecord(s)) {
+        subnets[key] = s;
+        continue;
+      }
+      const devices: Record<string, unknown> = {};
+      for (const [ip, d] of Object.entries(isRecord(s.devices) ? s.devices : {})) {
+        const server = isRecord(d) && d.kind === 'server';
+        devices[ip] = isRecord(d)
+          ? { ...d, allowDnsInjection: server, allowAutoPortForward: server }
+          : d;
+      }
+      subnets[key] = { ...s, devices, dns: { mode: 'default', deviceIp: null, servers: [] } };
+    }
+    const mark = (table: unknown) =>
+      Object.fromEntries(
+        Object.entries(isRecord(table) ? table : {}).map(([k, v]) => [
+          k,
+          isRecord(v) ? { ...v, auto: false } : v,
+        ])
+      );
+    return {
+      ...old,
+      subnets,
+      forwards: mark(old.forwards),
+      pinholes: mark(old.pinholes),
+      sni: {},
+      dnsRecords: [],
+    };
   },
 };
 
@@ -162,6 +241,8 @@ function checkShape(root: Record<string, unknown>): void {
   }
   if (!isRecord(root.forwards)) throw new SchemaError('State file lacks forwards');
   if (!isRecord(root.pinholes)) throw new SchemaError('State file lacks pinholes');
+  if (!isRecord(root.sni)) throw new SchemaError('State file lacks sni');
+  if (!Array.isArray(root.dnsRecords)) throw new SchemaError('State file lacks dnsRecords');
   if (!isRecord(root.httpRedirects) || !Array.isArray(root.httpRedirects.disabled)) {
     throw new SchemaError('State file lacks httpRedirects');
   }

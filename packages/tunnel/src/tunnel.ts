@@ -17,6 +17,7 @@ import { ErrorCode, ONLINE_WINDOW_MS, RpcError, type WanInfo } from '@start-tunn
 import { hosts6, parsePinholeKey } from './addr6.ts';
 import type { Dataplane, Ipv6Routes, PeerSpec } from './dataplane.ts';
 import { deviceEgress, effectiveWan } from './egress.ts';
+import type { LeaseView } from './info.ts';
 import { allDevices, type ModelEnv, serverPublicKey } from './model.ts';
 import { publicAddresses } from './redirect.ts';
 import type { State } from './schema.ts';
@@ -47,6 +48,8 @@ export interface TunnelOptions {
   ipv6DefaultRoute?: () => boolean;
   /** Called after a state was applied (and after the WAN picture changed): listeners follow. */
   onApplied?: (state: State) => void;
+  /** When automatic entries' leases end (the server keeps them), for the lists. */
+  leases?: LeaseView;
 }
 
 export interface ReservedPort {
@@ -149,6 +152,11 @@ export class Tunnel {
   /** The nat state of `state`, or null when there is no WAN interface to apply it on. */
   natState(state: State, wan: WanInfo = this.wan(state)): NatState | null {
     return wan.interfaces.length === 0 ? null : this.#natStateOn(state, wan, wan.interfaces);
+  }
+
+  /** The ports of the VPS's own services that `state` claims, SSH first. */
+  reservedPorts(state: State): ReservedPort[] {
+    return [...BASE_RESERVED, ...(this.opts.reserved?.(state) ?? [])];
   }
 
   /** The public IPv4s the host holds now (the HTTP redirect's addresses). */

@@ -4,7 +4,13 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { type PatchOperation, REDACTED, RpcDispatcher, RpcError } from '@start-tunnel/protocol';
-import { initialState, registerDbMethods, registerTunnelMethods, Tunnel } from '../src/index.ts';
+import {
+  initialState,
+  newSubnet,
+  registerDbMethods,
+  registerTunnelMethods,
+  Tunnel,
+} from '../src/index.ts';
 import { MemoryDataplane, MemoryStateStore, testEnv } from '../src/testing.ts';
 
 const SUBNET = '10.59.7.1/24';
@@ -13,7 +19,7 @@ async function setup() {
   const env = testEnv();
   const state = {
     ...initialState(env),
-    subnets: { [SUBNET]: { name: 'Home', devices: {}, wanIp: null, ipv6: null } },
+    subnets: { [SUBNET]: newSubnet('Home') },
   };
   state.web = {
     password: '$argon2id$v=19$secret-hash',
@@ -129,7 +135,7 @@ describe('db.apply', () => {
       {
         op: 'add',
         path: '/subnets/10.59.8.1~124',
-        value: { name: 'Two', devices: {}, wanIp: null, ipv6: null },
+        value: JSON.parse(JSON.stringify(newSubnet('Two'))),
       },
       { op: 'copy', from: '/subnets/10.59.7.1~124/devices/10.59.7.2', path: '/x' },
       { op: 'remove', path: '/x' },
@@ -155,7 +161,7 @@ describe('db.apply', () => {
         {
           op: 'add',
           path: '/subnets/10.59.7.0~124',
-          value: { name: 'x', devices: {}, wanIp: null, ipv6: null },
+          value: JSON.parse(JSON.stringify(newSubnet('x'))),
         },
       ],
       '/subnets/10.59.7.0~124',
@@ -166,7 +172,7 @@ describe('db.apply', () => {
         {
           op: 'add',
           path: '/subnets/10.59.0.1~116',
-          value: { name: 'x', devices: {}, wanIp: null, ipv6: null },
+          value: JSON.parse(JSON.stringify(newSubnet('x'))),
         },
       ],
       '/subnets/10.59.0.1~116',

@@ -5,7 +5,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { type MethodName, type Params, RpcDispatcher, RpcError } from '@start-tunnel/protocol';
-import { initialState, registerTunnelMethods, type State, Tunnel } from '../src/index.ts';
+import {
+  initialState,
+  newSubnet,
+  registerTunnelMethods,
+  type State,
+  Tunnel,
+} from '../src/index.ts';
 import { MemoryDataplane, MemoryStateStore, testEnv } from '../src/testing.ts';
 
 const SUBNET = '10.59.7.1/24';
@@ -15,7 +21,7 @@ function setup(opts: { ipv6Route?: boolean } = {}) {
   const env = testEnv();
   const state: State = {
     ...initialState(env),
-    subnets: { [SUBNET]: { name: 'Home', devices: {}, wanIp: null, ipv6: null } },
+    subnets: { [SUBNET]: newSubnet('Home') },
   };
   const store = new MemoryStateStore(state);
   const dataplane = new MemoryDataplane();

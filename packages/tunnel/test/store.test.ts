@@ -74,10 +74,10 @@ describe('store', () => {
     );
     assert.throws(() => migrate({ schema: 1 }), /server\.privateKey/);
     assert.throws(() => migrate([]), /does not hold an object/);
-    assert.equal(migrate(JSON.parse(JSON.stringify(initialState(testEnv())))).schema, 2);
+    assert.equal(migrate(JSON.parse(JSON.stringify(initialState(testEnv())))).schema, 3);
   });
 
-  it('migrates schema 1: devices a forward targets become servers, the rest clients', () => {
+  it('migrates schema 1 through 3: a device a forward targets becomes a server, may publish', () => {
     const device = (publicKey: string) => ({
       name: publicKey,
       publicKey,
@@ -99,7 +99,7 @@ describe('store', () => {
       web: null,
     };
     const v2 = migrate(v1);
-    assert.equal(v2.schema, 2);
+    assert.equal(v2.schema, 3);
     const subnet = v2.subnets['10.59.7.1/24']!;
     assert.deepEqual([subnet.wanIp, subnet.ipv6], [null, null]);
     assert.deepEqual(
@@ -108,6 +108,15 @@ describe('store', () => {
     );
     assert.equal(subnet.devices['10.59.7.3']?.wanIp, null);
     assert.deepEqual([v2.pinholes, v2.httpRedirects], [{}, { disabled: [] }]);
+    const server = subnet.devices['10.59.7.2']!;
+    const client = subnet.devices['10.59.7.3']!;
+    assert.deepEqual(
+      [server.allowDnsInjection, server.allowAutoPortForward, client.allowDnsInjection],
+      [true, true, false]
+    );
+    assert.deepEqual(subnet.dns, { mode: 'default', deviceIp: null, servers: [] });
+    assert.equal(v2.forwards['443']?.auto, false);
+    assert.deepEqual([v2.sni, v2.dnsRecords], [{}, []]);
   });
 
   it('never loses an acknowledged commit when the process is killed with SIGKILL', async () => {

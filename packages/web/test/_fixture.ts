@@ -13,7 +13,9 @@ import { RpcDispatcher } from '@start-tunnel/protocol';
 import {
   type InterfaceAddress,
   initialState,
+  newSubnet,
   publicKeyOf,
+  registerGatewayMethods,
   registerTunnelMethods,
   Tunnel,
 } from '@start-tunnel/tunnel';
@@ -58,7 +60,7 @@ export function realTunnel(d: RpcDispatcher, clock: Clock): KitTunnel {
   env.now = () => new Date(clock.ms);
   const state = { ...initialState(env) };
   state.subnets = {
-    '10.59.7.1/24': { name: 'Default Subnet', devices: {}, wanIp: null, ipv6: null },
+    '10.59.7.1/24': newSubnet('Default Subnet'),
   };
   const keyPair = env.generateKeyPair;
   let planted = false;
@@ -81,6 +83,7 @@ export function realTunnel(d: RpcDispatcher, clock: Clock): KitTunnel {
     ipv6DefaultRoute: () => true,
   });
   registerTunnelMethods(d, tunnel, '0.1.0');
+  registerGatewayMethods(d, tunnel);
   return { tunnel, dataplane };
 }
 
