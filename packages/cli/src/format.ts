@@ -15,10 +15,15 @@ import { UsageError } from './errors.ts';
 export const FORMATS = ['text', 'json', 'json-pretty'] as const;
 export type OutputFormat = (typeof FORMATS)[number];
 
+/** Checks the value of an option with fixed choices (`--protocol tcp|udp|both`). */
+export function choiceOf<T extends string>(flag: string, value: string, choices: readonly T[]): T {
+  if ((choices as readonly string[]).includes(value)) return value as T;
+  throw new UsageError(`invalid --${flag} "${clean(value)}": expected ${choices.join(', ')}`);
+}
+
 /** Checks a `--format` value. */
 export function parseFormat(value: string): OutputFormat {
-  if ((FORMATS as readonly string[]).includes(value)) return value as OutputFormat;
-  throw new UsageError(`invalid --format "${value}": expected ${FORMATS.join(', ')}`);
+  return choiceOf('format', value, FORMATS);
 }
 
 /** A result as JSON text (one line for `json`, indented for `json-pretty`), newline-ended. */

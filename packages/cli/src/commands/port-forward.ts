@@ -17,7 +17,7 @@
 import type { ForwardInfo, Params, Protocol } from '@start-tunnel/protocol';
 import { group, leaf, optional } from '../command.ts';
 import { UsageError } from '../errors.ts';
-import { clean, formatBytes, quoted, table } from '../format.ts';
+import { choiceOf, clean, formatBytes, quoted, table } from '../format.ts';
 
 const PROTOCOLS: readonly Protocol[] = ['tcp', 'udp', 'both'];
 
@@ -127,14 +127,7 @@ const add = leaf('add', {
       target: args.target,
     };
     const protocol = optional(args.protocol);
-    if (protocol !== undefined) {
-      if (!(PROTOCOLS as readonly string[]).includes(protocol)) {
-        throw new UsageError(
-          `invalid --protocol "${clean(protocol)}": expected ${PROTOCOLS.join(', ')}`
-        );
-      }
-      params.protocol = protocol as Protocol;
-    }
+    if (protocol !== undefined) params.protocol = choiceOf('protocol', protocol, PROTOCOLS);
     const label = optional(args.label);
     if (label !== undefined) params.label = label;
     const forward = await (await ctx.client()).call('port-forward.add', params);
