@@ -52,6 +52,7 @@ export function startTestServer(dir: string): Promise<RunningServer> {
     ],
     log: () => {},
     checkResults: true,
+    httpRedirectPort: null,
     web: { argon2: CHEAP_ARGON2, interfaces: () => INTERFACES },
   });
 }

@@ -47,7 +47,47 @@ describe('method and parameters of every command', () => {
     ],
     [['subnet', 'remove', '10.59.7.1/24'], 'subnet.remove', { subnet: '10.59.7.1/24' }],
     [['subnet', 'rm', '10.59.7.1/24'], 'subnet.remove', { subnet: '10.59.7.1/24' }],
+    [
+      ['subnet', 'set-wan', '10.59.7.1/24', '--wan-ip', '198.51.100.7'],
+      'subnet.set-wan',
+      { subnet: '10.59.7.1/24', wanIp: '198.51.100.7' },
+    ],
+    [
+      ['subnet', '10.59.7.1/24', 'set-wan'],
+      'subnet.set-wan',
+      { subnet: '10.59.7.1/24', wanIp: null },
+    ],
+    [
+      ['subnet', '10.59.7.1/24', 'set-ipv6', '--prefix', '2001:db8:7::/64'],
+      'subnet.set-ipv6',
+      { subnet: '10.59.7.1/24', prefix: '2001:db8:7::/64' },
+    ],
+    [
+      ['subnet', 'set-ipv6', '10.59.7.1/24'],
+      'subnet.set-ipv6',
+      { subnet: '10.59.7.1/24', prefix: null },
+    ],
     [['device', 'list', '10.59.7.1/24'], 'device.list', { subnet: '10.59.7.1/24' }],
+    [
+      ['device', 'add', '10.59.7.1/24', 'nas', '--kind', 'server'],
+      'device.add',
+      { subnet: '10.59.7.1/24', name: 'nas', kind: 'server' },
+    ],
+    [
+      ['device', 'set-kind', '10.59.7.1/24', '10.59.7.2', '--kind=server'],
+      'device.set-kind',
+      { subnet: '10.59.7.1/24', ip: '10.59.7.2', kind: 'server' },
+    ],
+    [
+      ['device', 'set-wan', '10.59.7.1/24', '10.59.7.2', '--wan-ip', '198.51.100.7'],
+      'device.set-wan',
+      { subnet: '10.59.7.1/24', ip: '10.59.7.2', wanIp: '198.51.100.7' },
+    ],
+    [
+      ['device', 'set-wan', '10.59.7.1/24', '10.59.7.2'],
+      'device.set-wan',
+      { subnet: '10.59.7.1/24', ip: '10.59.7.2', wanIp: null },
+    ],
     [
       ['device', 'add', '10.59.7.1/24', 'phone'],
       'device.add',
@@ -240,9 +280,9 @@ describe('human output', () => {
     const { stdout } = await one(['subnet', 'list']);
     assert.equal(
       stdout,
-      'SUBNET        NAME  NETWORK       DEVICES\n' +
-        '10.59.7.1/24  Home  10.59.7.0/24  2\n' +
-        '10.59.9.1/24  Lab   10.59.9.0/24  0\n'
+      'SUBNET        NAME  NETWORK       DEVICES  WAN  IPV6\n' +
+        '10.59.7.1/24  Home  10.59.7.0/24  2        -    -\n' +
+        '10.59.9.1/24  Lab   10.59.9.0/24  0        -    -\n'
     );
   });
 
@@ -250,12 +290,18 @@ describe('human output', () => {
     const { stdout } = await one(['device', 'list', '10.59.7.1/24']);
     const lines = stdout.trimEnd().split('\n');
     assert.equal(lines.length, 3);
-    assert.match(lines[0]!, /^NAME +IP +STATE +HANDSHAKE +ENDPOINT +RX +TX +PUBLIC KEY$/);
+    assert.match(
+      lines[0]!,
+      /^NAME +IP +KIND +STATE +HANDSHAKE +ENDPOINT +RX +TX +WAN +PUBLIC KEY$/
+    );
     assert.match(
       lines[1]!,
-      /^phone +10\.59\.7\.2 +online +42s ago +198\.51\.100\.20:41234 +1\.5 KiB +3\.0 MiB +hF6k/
+      /^phone +10\.59\.7\.2 +client +online +42s ago +198\.51\.100\.20:41234 +1\.5 KiB +3\.0 MiB +203\.0\.113\.5 +hF6k/
     );
-    assert.match(lines[2]!, /^nas +10\.59\.7\.10 +never +never +- +0 B +0 B +Vb0x/);
+    assert.match(
+      lines[2]!,
+      /^nas +10\.59\.7\.10 +server +never +never +- +0 B +0 B +198\.51\.100\.7 +Vb0x/
+    );
     // columns line up: every row has PUBLIC KEY at the header's offset
     const at = lines[0]!.indexOf('PUBLIC KEY');
     assert.equal(lines[1]!.indexOf(KEY_A), at);
@@ -293,6 +339,27 @@ describe('human output', () => {
     assert.match(o.stdout, /^Added device "phone" 10\.59\.7\.2 in 10\.59\.7\.1\/24 \(its own key/);
   });
 
+  it("subnet set-ipv6: the server's warnings on stderr (in the result under --format json)", async () => {
+    const warnings = ['2001:db8:7::/64 is on no WAN interface: check that it is routed here'];
+    d.handle('subnet.set-ipv6', () => ({ ...cannedResults()['subnet.set-ipv6'], warnings }));
+    const text = await one(['subnet', 'set-ipv6', '10.59.7.1/24', '--prefix', '2001:db8:7::/64']);
+    d.calls.length = 0;
+    const json = await one([
+      'subnet',
+      'set-ipv6',
+      '10.59.7.1/24',
+      '--prefix',
+      '2001:db8:7::/64',
+      '-o',
+      'json',
+    ]);
+    d.handle('subnet.set-ipv6', () => cannedResults()['subnet.set-ipv6']);
+    assert.equal(text.stderr, `warning: ${warnings[0]}\n`);
+    assert.match(text.stdout, /^Subnet "Home" 10\.59\.7\.1\/24 has IPv6 prefix/);
+    assert.equal(json.stderr, '');
+    assert.deepEqual(JSON.parse(json.stdout).warnings, warnings);
+  });
+
   it('show-config prints the config verbatim on stdout', async () => {
     const { stdout, stderr } = await one(['device', 'show-config', '10.59.7.1/24', '10.59.7.2']);
     assert.equal(stdout, cannedResults()['device.show-config'].config);
@@ -319,6 +386,31 @@ describe('human output', () => {
       [
         ['port-forward', 'update-label', '203.0.113.5:8080', 'web server'],
         'Label of port forward 203.0.113.5:8080 set to "web server"\n',
+      ],
+      [
+        ['subnet', 'set-wan', '10.59.7.1/24', '--wan-ip', '198.51.100.7'],
+        'Subnet "Home" 10.59.7.1/24 uses WAN address 198.51.100.7\n',
+      ],
+      [
+        ['subnet', 'set-ipv6', '10.59.7.1/24', '--prefix', '2001:db8:7::/64'],
+        'Subnet "Home" 10.59.7.1/24 has IPv6 prefix 2001:db8:7::/64 (the server: 2001:db8:7::a3b:701)\n',
+      ],
+      [
+        ['device', 'add', '10.59.7.1/24', 'phone', '--kind', 'server'],
+        'Added device "phone" 10.59.7.2 in 10.59.7.1/24\n' +
+          'Its config: start-tunnel device show-config 10.59.7.1/24 10.59.7.2 [--qr]\n',
+      ],
+      [
+        ['device', 'set-kind', '10.59.7.1/24', '10.59.7.2', '--kind', 'server'],
+        'Device "phone" 10.59.7.2 is a server\n',
+      ],
+      [
+        ['device', 'set-wan', '10.59.7.1/24', '10.59.7.2', '--wan-ip', '198.51.100.7'],
+        'Device "phone" 10.59.7.2 uses WAN address 198.51.100.7\n',
+      ],
+      [
+        ['device', 'set-wan', '10.59.7.1/24', '10.59.7.2'],
+        'Device "phone" 10.59.7.2 uses the WAN address of its subnet\n',
       ],
       [['wan', 'set', '198.51.100.7'], 'WAN address set to 198.51.100.7\n'],
       [['wan', 'auto'], 'WAN address detected: 203.0.113.5\n'],

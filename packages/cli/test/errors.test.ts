@@ -216,9 +216,12 @@ describe('command lines refused before any call (exit 2, usage in the line)', ()
     [['device', 'show-config', 'a', 'b', '--endpoint='], /--endpoint needs HOST or HOST:PORT/],
     [
       ['nope'],
-      /unknown command "nope"; start-tunnel takes subnet, device, port-forward, wan, status, web, auth, db, daemon or completions/,
+      /unknown command "nope"; start-tunnel takes subnet, device, port-forward, pinhole, http-redirect, wan, status, web, auth, db, daemon or completions/,
     ],
-    [['subnet', 'nope'], /unknown command "nope"; start-tunnel subnet takes list, add or remove/],
+    [
+      ['subnet', 'nope'],
+      /unknown command "nope"; start-tunnel subnet takes list, add, remove, set-wan or set-ipv6/,
+    ],
     [['--bogus', 'subnet'], /unknown option --bogus before the command/],
     [
       ['subnet', 'list', '--format', 'yaml'],
@@ -231,6 +234,25 @@ describe('command lines refused before any call (exit 2, usage in the line)', ()
       /invalid --protocol "sctp": expected tcp, udp, both/,
     ],
     [['subnet', 'list', '--key', 'k.pem'], /--key and --root-ca go with -t\/--tunnel HOST:PORT/],
+    [
+      ['device', 'set-kind', '10.59.7.1/24', '10.59.7.2'],
+      /missing --kind client\|server; usage: start-tunnel device set-kind <SUBNET> <IP> --kind client\|server/,
+    ],
+    [
+      ['device', 'add', '10.59.7.1/24', 'nas', '--kind', 'admin'],
+      /invalid --kind "admin": expected client, server/,
+    ],
+    [['subnet', 'set-wan', '10.59.7.1/24', '--wan-ip='], /--wan-ip needs an IPv4 address/],
+    [['device', 'set-wan', 'a', 'b', '--wan-ip', ' '], /--wan-ip needs an IPv4 address/],
+    [['subnet', 'set-ipv6', '10.59.7.1/24', '--prefix='], /--prefix needs an IPv6 prefix/],
+    [['pinhole', 'add', '2001:db8::2', '0'], /invalid EXTERNAL_PORT "0": expected a port number/],
+    [
+      ['pinhole', 'add', '2001:db8::2', '443', '--internal-port', '65536'],
+      /invalid --internal-port "65536"/,
+    ],
+    [['pinhole', 'add', '2001:db8::2', '443', '--count', '0'], /invalid --count "0"/],
+    [['pinhole', 'remove', '2001:db8::2'], /missing <EXTERNAL_PORT>/],
+    [['http-redirect', 'set-enabled'], /missing <IP>; usage: start-tunnel http-redirect/],
     [
       ['daemon', '-t', '203.0.113.5:8443'],
       /start-tunnel daemon runs on the server itself; drop --tunnel/,

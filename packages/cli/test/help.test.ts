@@ -21,7 +21,7 @@ function walk(node: CommandNode, path: string[] = []): [string[], CommandNode][]
 }
 
 describe('--help', () => {
-  it('the tree is issue 5 (plus port-forward update-label), issue 6 and issue 14 (db, completions)', () => {
+  it('the tree is issue 5 (plus port-forward update-label), issue 6, issue 14 (db, completions) and StartTunnel 1.5 (WAN, IPv6, kind, pinholes, HTTP redirect)', () => {
     const leaves = walk(ROOT)
       .filter(([, n]) => n.kind === 'leaf')
       .map(([p]) => p.join(' '));
@@ -42,7 +42,16 @@ describe('--help', () => {
       'device add',
       'device list',
       'device remove',
+      'device set-kind',
+      'device set-wan',
       'device show-config',
+      'http-redirect list',
+      'http-redirect set-enabled',
+      'pinhole add',
+      'pinhole list',
+      'pinhole remove',
+      'pinhole set-enabled',
+      'pinhole update-label',
       'port-forward add',
       'port-forward list',
       'port-forward remove',
@@ -52,6 +61,8 @@ describe('--help', () => {
       'subnet add',
       'subnet list',
       'subnet remove',
+      'subnet set-ipv6',
+      'subnet set-wan',
       'wan auto',
       'wan set',
       'wan show',
@@ -122,7 +133,7 @@ describe('--help', () => {
         ?.replace(/\n +/g, ' ');
     assert.equal(
       await usage(['device', 'add']),
-      'start-tunnel device add <SUBNET> <NAME> [IP] [--public-key KEY]'
+      'start-tunnel device add <SUBNET> <NAME> [IP] [--public-key KEY] [--kind client|server]'
     );
     assert.equal(
       await usage(['device', 'show-config']),
@@ -156,6 +167,27 @@ describe('--help', () => {
     assert.equal(
       await usage(['web', 'init']),
       'start-tunnel web init [--listen IP:PORT] [--subject NAME] [--yes]'
+    );
+    assert.equal(
+      await usage(['subnet', 'set-wan']),
+      'start-tunnel subnet set-wan <SUBNET> [--wan-ip IP]'
+    );
+    assert.equal(
+      await usage(['device', 'set-kind']),
+      'start-tunnel device set-kind <SUBNET> <IP> --kind client|server'
+    );
+    assert.equal(
+      await usage(['pinhole', 'add']),
+      'start-tunnel pinhole add <GUA> <EXTERNAL_PORT> [--internal-port PORT] [--label TEXT] ' +
+        '[--count N]'
+    );
+    assert.equal(
+      await usage(['pinhole', 'set-enabled']),
+      'start-tunnel pinhole set-enabled <GUA> <EXTERNAL_PORT> [--enabled|--no-enabled]'
+    );
+    assert.equal(
+      await usage(['http-redirect', 'set-enabled']),
+      'start-tunnel http-redirect set-enabled <IP> [--enabled|--no-enabled]'
     );
     assert.equal(
       await usage(['daemon']),

@@ -111,7 +111,10 @@ describe('a session against the real daemon', () => {
       ]
     );
     const table = await ok(['device', 'list', '10.59.7.0/24']);
-    assert.match(table, /^phone +10\.59\.7\.2 +never +never +- +0 B +0 B +\S{44}$/m);
+    assert.match(
+      table,
+      /^phone +10\.59\.7\.2 +client +never +never +- +0 B +0 B +default +\S{44}$/m
+    );
   });
 
   it('port forwards', async () => {
@@ -153,7 +156,15 @@ describe('a session against the real daemon', () => {
       'Removed port forward 203.0.113.7:8080\n'
     );
     assert.deepEqual(await json(['port-forward', 'list']), []);
-    // a bare port is on the WAN address, as scripts/demo.sh uses it
+    // a bare port is on the WAN address, as scripts/demo.sh uses it; port 80 there is the
+    // HTTP redirect's until it is turned off
+    assert.match(await ok(['http-redirect', 'list']), /^203\.0\.113\.7 +on$/m);
+    const taken = await cli(['port-forward', 'add', '80', '10.59.7.2:8080'], env);
+    assert.ok(isOneLineError(taken) && /HTTP→HTTPS redirect/.test(taken.stderr), taken.stderr);
+    assert.equal(
+      await ok(['http-redirect', 'set-enabled', '203.0.113.7', '--no-enabled']),
+      'HTTP redirect on 203.0.113.7: off\n'
+    );
     assert.match(
       await ok(['port-forward', 'add', '80', '10.59.7.2:8080', '--protocol', 'tcp']),
       /^Added port forward \S*80 -> 10\.59\.7\.2:8080 \(tcp\)\n$/
@@ -162,6 +173,56 @@ describe('a session against the real daemon', () => {
     assert.equal(
       await ok(['port-forward', 'remove', bare!.source]),
       `Removed port forward ${bare!.source}\n`
+    );
+    assert.equal(
+      await ok(['http-redirect', 'set-enabled', '203.0.113.7', '--enabled']),
+      'HTTP redirect on 203.0.113.7: on\n'
+    );
+  });
+
+  it("StartTunnel 1.5: a device's kind, WAN addresses, pinholes", async () => {
+    assert.equal(
+      await ok(['device', 'add', '10.59.7.1/24', 'nas', '10.59.7.10', '--kind', 'server']),
+      'Added device "nas" 10.59.7.10 in 10.59.7.1/24 as a server\n' +
+        'Its config: start-tunnel device show-config 10.59.7.1/24 10.59.7.10 [--qr]\n'
+    );
+    assert.match(
+      await ok(['device', 'show-config', '10.59.7.1/24', '10.59.7.10']),
+      /^# inbound: yes$/m
+    );
+    assert.equal(
+      await ok(['device', 'set-kind', '10.59.7.1/24', '10.59.7.10', '--kind', 'client']),
+      'Device "nas" 10.59.7.10 is a client\n'
+    );
+    assert.equal(
+      await ok(['subnet', '10.59.7.1/24', 'set-wan', '--wan-ip', '203.0.113.7']),
+      'Subnet "Home" 10.59.7.1/24 uses WAN address 203.0.113.7\n'
+    );
+    assert.match(await ok(['subnet', 'list']), /^10\.59\.7\.1\/24 +Home +.* 203\.0\.113\.7 +-$/m);
+    assert.match(
+      await ok(['device', 'list', '10.59.7.1/24']),
+      /^nas +10\.59\.7\.10 +client +.* 203\.0\.113\.7 +\S{44}$/m
+    );
+    assert.equal(
+      await ok(['device', 'set-wan', '10.59.7.1/24', '10.59.7.10', '--wan-ip', '203.0.113.7']),
+      'Device "nas" 10.59.7.10 uses WAN address 203.0.113.7\n'
+    );
+    assert.equal(
+      await ok(['device', 'set-wan', '10.59.7.1/24', '10.59.7.10']),
+      'Device "nas" 10.59.7.10 uses the WAN address of its subnet\n'
+    );
+    assert.equal(
+      await ok(['subnet', 'set-wan', '10.59.7.1/24']),
+      'Subnet "Home" 10.59.7.1/24 uses the default WAN address\n'
+    );
+    assert.match(await ok(['pinhole', 'list']), /^No pinholes/);
+    // no IPv6 prefix on the subnet: the device has no IPv6 address to open
+    const refused = await cli(['pinhole', 'add', '2001:db8:7::a3b:70a', '443'], env);
+    assert.ok(isOneLineError(refused), refused.stderr);
+    assert.match(refused.stderr, /is not a device address on any IPv6-enabled subnet/);
+    assert.equal(
+      await ok(['device', 'remove', '10.59.7.1/24', '10.59.7.10']),
+      'Removed device 10.59.7.10 from 10.59.7.1/24\n'
     );
   });
 

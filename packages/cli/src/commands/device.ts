@@ -1,20 +1,25 @@
 // SPDX-License-Identifier: MIT
 /**
- * `start-tunnel device list | add | remove | show-config`: StartTunnel's device commands
- * (https://github.com/Start9Labs/start-os/blob/v0.4.0-beta.9/core/src/tunnel/api.rs#L141-L189)
- * with our additions: bring-your-own public key (`--public-key`, the server then never holds the
- * private key), `--endpoint` (the original's optional `wan_addr` of `show-config`,
+ * `start-tunnel device list | add | remove | show-config | set-kind | set-wan`: StartTunnel's
+ * device commands
+ * (https://github.com/Start9Labs/start-os/blob/v0.4.0-beta.9/core/src/tunnel/api.rs#L141-L189,
+ * and 1.5's `--kind client|server`, `set-kind` and `set-wan [--wan-ip IP]`,
+ * https://github.com/Start9Labs/start-os/tree/master/core/startos/src/tunnel) with our
+ * additions: bring-your-own public key (`--public-key`, the server then never holds the private
+ * key), `--endpoint` (the original's optional `wan_addr` of `show-config`,
  * https://github.com/Start9Labs/start-os/blob/v0.4.0-beta.9/core/src/tunnel/api.rs#L438-L449), and
  * a terminal QR code (`--qr`). Methods `device.list {subnet}`,
- * `device.add {subnet, name, ip?, publicKey?}`, `device.remove {subnet, ip}`,
- * `device.show-config {subnet, ip, endpoint?}`.
+ * `device.add {subnet, name, ip?, publicKey?, kind?}`, `device.remove {subnet, ip}`,
+ * `device.show-config {subnet, ip, endpoint?}`, `device.set-kind {subnet, ip, kind}`,
+ * `device.set-wan {subnet, ip, wanIp}`.
  * @module
  */
 
-import type { Params } from '@start-tunnel/protocol';
+import type { DeviceKind, Params } from '@start-tunnel/protocol';
 import { group, leaf, optional } from '../command.ts';
 import { UsageError } from '../errors.ts';
 import {
+  choiceOf,
   clean,
   deviceState,
   formatAge,
@@ -24,7 +29,7 @@ import {
   table,
 } from '../format.ts';
 import { renderQr } from '../qr.ts';
-import { SUBNET_ARG } from './subnet.ts';
+import { clearable, SUBNET_ARG } from './subnet.ts';
 
 const IP_ARG = {
   type: 'positional',
@@ -32,14 +37,23 @@ const IP_ARG = {
   description: 'the device address inside the subnet, e.g. 10.59.7.2',
 } as const;
 
+const KINDS: readonly DeviceKind[] = ['client', 'server'];
+
+/** What a kind means, for help texts. */
+const KIND_TEXT =
+  'A server publishes services (port forwards and pinholes reach it, and its config says so ' +
+  'with "# inbound: yes", which StartOS reads); a client only goes out through the tunnel.';
+
 const list = leaf('list', {
   description: 'List the devices of a subnet with their state, last handshake and traffic',
   aliases: ['ls'],
   details:
     `STATE is online (a handshake in the last ${ONLINE_WINDOW_TEXT}), idle (connected before, ` +
-    'quiet now) or never (no handshake yet). ENDPOINT is where the device was last seen. ' +
-    'With --format json: an array of objects with name, ip, publicKey, endpoint, ' +
-    'lastHandshake (ISO 8601 or null), rxBytes, txBytes, online, subnet and ownKey.',
+    'quiet now) or never (no handshake yet). ENDPOINT is where the device was last seen, WAN ' +
+    "the public address it leaves by: its own, its subnet's, else the default one. With --format " +
+    'json: an array of objects with name, ip, publicKey, endpoint, lastHandshake (ISO 8601 or ' +
+    'null), rxBytes, txBytes, online, subnet, ownKey, kind, wanIp (its own), effectiveWanIp ' +
+    'and ipv6.',
   args: { subnet: SUBNET_ARG },
   examples: [
     'start-tunnel device list 10.59.7.1/24',
@@ -53,15 +67,17 @@ const list = leaf('list', {
       }
       const now = ctx.now();
       return table(
-        ['NAME', 'IP', 'STATE', 'HANDSHAKE', 'ENDPOINT', 'RX', 'TX', 'PUBLIC KEY'],
+        ['NAME', 'IP', 'KIND', 'STATE', 'HANDSHAKE', 'ENDPOINT', 'RX', 'TX', 'WAN', 'PUBLIC KEY'],
         devices.map((d) => [
           d.name,
           d.ip,
+          d.kind,
           deviceState(d),
           formatAge(d.lastHandshake, now),
           d.endpoint ?? '-',
           formatBytes(d.rxBytes),
           formatBytes(d.txBytes),
+          d.effectiveWanIp ?? 'default',
           d.publicKey,
         ])
       );
@@ -75,8 +91,8 @@ const add = leaf('add', {
     'Without IP the device gets the first free address from .2 up. The server makes its key ' +
     'pair and a preshared key, unless --public-key gives the public key of a pair the device ' +
     'made itself (wg genkey | wg pubkey): then the private key never leaves the device. ' +
-    'Adding an IP that exists renames that device and keeps its keys. ' +
-    'With --format json: an object with name, ip, publicKey, subnet and ownKey. ' +
+    `Adding an IP that exists renames that device and keeps its keys and kind. ${KIND_TEXT} ` +
+    'With --format json: an object with name, ip, publicKey, subnet, ownKey, kind and ipv6. ' +
     'Then give the device its config: start-tunnel device show-config SUBNET IP.',
   args: {
     subnet: SUBNET_ARG,
@@ -91,17 +107,24 @@ const add = leaf('add', {
       valueHint: 'KEY',
       description: "the device's own WireGuard public key (base64, 44 characters)",
     },
+    kind: {
+      type: 'string',
+      valueHint: 'client|server',
+      description: 'what the device is (default: client)',
+    },
   },
   examples: [
     'start-tunnel device add 10.59.7.1/24 phone',
-    'start-tunnel device add 10.59.7.0/24 nas 10.59.7.10',
+    'start-tunnel device add 10.59.7.0/24 nas 10.59.7.10 --kind server',
     'start-tunnel device add 10.59.7.1/24 router --public-key "$(wg pubkey < router.key)"',
   ],
   async run(args, ctx) {
     const params: Params<'device.add'> = { subnet: args.subnet, name: args.name };
     const ip = optional(args.ip);
     const publicKey = optional(args['public-key']);
+    const kind = optional(args.kind);
     if (ip !== undefined) params.ip = ip;
+    if (kind !== undefined) params.kind = choiceOf('kind', kind, KINDS);
     if (publicKey !== undefined) {
       if (publicKey.trim() === '') throw new UsageError('--public-key needs a key');
       params.publicKey = publicKey.trim();
@@ -109,8 +132,9 @@ const add = leaf('add', {
     const device = await (await ctx.client()).call('device.add', params);
     ctx.emit(device, () => {
       const own = device.ownKey ? ' (its own key: the server holds only the public key)' : '';
+      const server = device.kind === 'server' ? ' as a server' : '';
       return (
-        `Added device ${quoted(device.name)} ${device.ip} in ${device.subnet}${own}\n` +
+        `Added device ${quoted(device.name)} ${device.ip} in ${device.subnet}${server}${own}\n` +
         `Its config: start-tunnel device show-config ${device.subnet} ${device.ip} [--qr]`
       );
     });
@@ -182,13 +206,80 @@ const showConfig = leaf('show-config', {
   },
 });
 
+const setKind = leaf('set-kind', {
+  description: 'Make a device a client or a server',
+  details:
+    `${KIND_TEXT} Making a server a client removes every port forward and pinhole to it. ` +
+    'Give the device its config again (start-tunnel device show-config) so that it knows. ' +
+    'With --format json: the device, as device add prints it.',
+  args: {
+    subnet: SUBNET_ARG,
+    ip: IP_ARG,
+    kind: {
+      type: 'string',
+      required: true,
+      valueHint: 'client|server',
+      description: 'what the device is to be',
+    },
+  },
+  examples: [
+    'start-tunnel device set-kind 10.59.7.1/24 10.59.7.10 --kind server',
+    'start-tunnel device set-kind 10.59.7.1/24 10.59.7.2 --kind client',
+  ],
+  async run(args, ctx) {
+    const device = await (await ctx.client()).call('device.set-kind', {
+      subnet: args.subnet,
+      ip: args.ip,
+      kind: choiceOf('kind', args.kind, KINDS),
+    });
+    ctx.emit(device, `Device ${quoted(device.name)} ${device.ip} is a ${device.kind}`);
+  },
+});
+
+const setWan = leaf('set-wan', {
+  description: 'Give a device its own public address, or clear it (leave out --wan-ip)',
+  details:
+    'The device leaves by --wan-ip and its port forwards answer on it (they move with it); ' +
+    "without --wan-ip it follows its subnet's address (start-tunnel subnet set-wan), else the " +
+    'default one. The address must be one the server holds (start-tunnel web ' +
+    'get-available-ips lists them). With --format json: the device, as device add prints it.',
+  args: {
+    subnet: SUBNET_ARG,
+    ip: IP_ARG,
+    'wan-ip': {
+      type: 'string',
+      valueHint: 'IP',
+      description: 'the public IPv4 address (leave it out to clear)',
+    },
+  },
+  examples: [
+    'start-tunnel device set-wan 10.59.7.1/24 10.59.7.10 --wan-ip 198.51.100.7',
+    "start-tunnel device set-wan 10.59.7.1/24 10.59.7.10   # back to its subnet's",
+  ],
+  async run(args, ctx) {
+    const wanIp = clearable('wan-ip', args['wan-ip'], 'an IPv4 address');
+    const device = await (await ctx.client()).call('device.set-wan', {
+      subnet: args.subnet,
+      ip: args.ip,
+      wanIp,
+    });
+    const name = `${quoted(device.name)} ${device.ip}`;
+    ctx.emit(device, () =>
+      wanIp === null
+        ? `Device ${name} uses the WAN address of its subnet`
+        : `Device ${name} uses WAN address ${clean(wanIp)}`
+    );
+  },
+});
+
 export const deviceCommand = group('device', {
   description: 'Devices: the WireGuard peers of a subnet, with their configs',
-  children: [list, add, remove, showConfig],
+  children: [list, add, remove, showConfig, setKind, setWan],
   examples: [
     'start-tunnel device add 10.59.7.1/24 phone',
     'start-tunnel device show-config 10.59.7.1/24 10.59.7.2 --qr',
     'start-tunnel device list 10.59.7.1/24',
+    'start-tunnel device set-kind 10.59.7.1/24 10.59.7.10 --kind server',
     'start-tunnel device remove 10.59.7.1/24 10.59.7.2',
   ],
 });
