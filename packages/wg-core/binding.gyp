@@ -13,6 +13,7 @@
               "native/link.c",
               "native/lock.c",
               "native/offload.c",
+              "native/transparent.c",
               "native/tun.c",
               "native/udp.c",
               "native/udpio.c"

@@ -166,7 +166,7 @@ static const export_fn exported[] = {
     {"tunSetUp", js_tun_set_up},    {"routeWatch", js_route_watch},
     {"aeadBatch", js_aead_batch},   {"aeadSeal", js_aead_seal},
     {"aeadOpen", js_aead_open},     {"udpOffload", js_udp_offload},
-    {"tunOffload", js_tun_offload},
+    {"tunOffload", js_tun_offload}, {"transparentConnect", js_transparent_connect},
 };
 
 NAPI_MODULE_INIT() {

@@ -175,6 +175,9 @@ napi_value js_aead_open(napi_env env, napi_callback_info info);
 /* lock.c: flock(2) on an open file. */
 napi_value js_file_lock(napi_env env, napi_callback_info info);
 
+/* transparent.c: a TCP connect from a foreign source address (IP_TRANSPARENT), in the pool. */
+napi_value js_transparent_connect(napi_env env, napi_callback_info info);
+
 /* link.c: rtnetlink link events for one interface. */
 napi_value js_link_watch(napi_env env, napi_callback_info info);
 napi_value js_route_watch(napi_env env, napi_callback_info info);

@@ -41,6 +41,8 @@ export { keysEqual, keyToBase64, keyToHex, parseKeyBase64, parseKeyHex } from '.
 export { lockFileExclusive } from './lock.ts';
 export type { Logger, LogLevel } from './logger.ts';
 export { createLogger, silentLogger } from './logger.ts';
+export type { TransparentConnectOptions } from './native.ts';
+export { connectTransparent } from './native.ts';
 export type { PeerStats } from './peer.ts';
 export { Peer } from './peer.ts';
 export type { TunDevice, TunEvent } from './tun.ts';

@@ -5,7 +5,8 @@
  * opening a TUN device by name (TUNSETIFF), polling a non-blocking descriptor on the event loop
  * with a whole batch drained per callback, recvmmsg/sendmmsg, SO_MARK and rtnetlink link
  * events, IP_PKTINFO/IPV6_PKTINFO for sticky source addresses, and the interface followed by its
- * descriptor across renames and network namespaces. This file locates the built module, checks
+ * descriptor across renames and network namespaces, and TCP connections from a foreign source
+ * address (IP_TRANSPARENT) for the server's SNI proxy. This file locates the built module, checks
  * its ABI and types it; `tun-linux.ts` and `bind-udp.ts` are its users.
  * @module
  */
@@ -168,6 +169,20 @@ export interface NativeAddon {
   udpOffload(socket: IoHandle, gso: boolean, gro: boolean): [boolean, boolean, number, number];
   /** flock(fd, LOCK_EX | LOCK_NB): true when taken, false when held elsewhere. */
   fileLock?(fd: number): boolean;
+  /**
+   * A TCP connect from a source address this host need not hold (`native/transparent.c`:
+   * IP_TRANSPARENT, SO_MARK when `mark` is not 0), run in libuv's thread pool: the connected
+   * non-blocking descriptor, or a rejection with `code` (ETIMEDOUT, EPERM, ECONNREFUSED …).
+   * Missing from addons built before it.
+   */
+  transparentConnect?(
+    sourceAddress: string,
+    sourcePort: number,
+    targetAddress: string,
+    targetPort: number,
+    mark: number,
+    timeoutMs: number
+  ): Promise<number>;
 }
 
 /** Size of one address record (mirrors `ADDR_RECORD_SIZE` in `native/wgcore.h`). */
@@ -215,4 +230,54 @@ export function loadNative(): NativeAddon {
 
 function nativeError(message: string): Error {
   return Object.assign(new Error(message), { code: 'ERR_WG_NATIVE' });
+}
+
+/** Where a transparent connection comes from and goes to (one address family). */
+export interface TransparentConnectOptions {
+  /** The foreign source: the visitor's own address and port. */
+  source: { address: string; port: number };
+  /** The address and port to connect to. */
+  target: { address: string; port: number };
+  /** SO_MARK for the socket (0 = none, the default). */
+  mark?: number;
+  /** How long the connect may take (default 5000, at most 120000). */
+  timeoutMs?: number;
+}
+
+/**
+ * Opens a TCP connection from `source`, an address this host does not need to hold (ip(7)
+ * IP_TRANSPARENT, ipv6(7) IPV6_TRANSPARENT; needs CAP_NET_ADMIN), to `target`. The replies reach
+ * the socket only if the kernel routes them to this host and hands them to it
+ * (https://docs.kernel.org/networking/tproxy.html): an nft `socket transparent 1` rule in
+ * prerouting that sets a mark, and a policy rule sending that mark to a table with
+ * `local 0.0.0.0/0 dev lo`. The blocking connect runs in libuv's thread pool.
+ * @param opts source, target, mark and timeout
+ * @returns the connected non-blocking descriptor, owned by the caller: wrap it with
+ * `new net.Socket({ fd, readable: true, writable: true })`
+ * @throws (rejects) an Error with `code` `ERR_WG_NATIVE` without the addon, else the errno code
+ * of the failed step (`ETIMEDOUT`, `ECONNREFUSED`, `EPERM`, `EADDRINUSE` …)
+ * @example
+ * const fd = await connectTransparent({
+ *   source: { address: '198.51.100.7', port: 50_123 },
+ *   target: { address: '10.59.0.2', port: 443 },
+ *   mark: 0x540001,
+ * });
+ * const socket = new net.Socket({ fd, readable: true, writable: true });
+ */
+export async function connectTransparent(opts: TransparentConnectOptions): Promise<number> {
+  const addon = loadNative();
+  if (!addon.transparentConnect) {
+    throw nativeError(
+      'The native addon has no transparentConnect: rebuild it with npm run install in ' +
+        'packages/wg-core'
+    );
+  }
+  return addon.transparentConnect(
+    opts.source.address,
+    opts.source.port,
+    opts.target.address,
+    opts.target.port,
+    opts.mark ?? 0,
+    opts.timeoutMs ?? 5_000
+  );
 }
