@@ -340,6 +340,40 @@ describe('panel pages', () => {
     assert.equal(await chain.text(), made.certificate.chainPem.join(''));
   });
 
+  it('list the HTTP→HTTPS redirect of each public IPv4 with its toggle, and say when a forward holds port 80', async () => {
+    const { k, cookie } = await loggedIn();
+    const c = (m: string, p: unknown) => call(k, m, p, { cookie });
+    const on = await (await get(k, '/settings', cookie)).text();
+    assert.match(on, /<h2 id="h-redirect">HTTP→HTTPS redirect<\/h2>/);
+    const row = rowOf(on, '203.0.113.7');
+    assert.match(row, /data-label="Address"><code>203\.0\.113\.7<\/code>/);
+    assert.match(
+      row,
+      /data-rpc="http-redirect\.set-enabled"[\s\S]*name="ip" value="203\.0\.113\.7"><input type="hidden" name="enabled" value="false" data-type="boolean"><button[^>]*aria-label="Turn off the redirect on 203\.0\.113\.7">On: turn off/
+    );
+    assert.doesNotMatch(row, /Forwarded/);
+
+    // a forward on another WAN, then that WAN cleared: the forward takes port 80 everywhere
+    await c('device.add', { subnet: '10.59.7.1/24', name: 'srv', kind: 'server' });
+    await c('device.set-wan', { subnet: '10.59.7.1/24', ip: '10.59.7.2', wanIp: '203.0.113.9' });
+    assert.equal(
+      (await c('port-forward.add', { source: '80', target: '10.59.7.2:80' })).body.error,
+      undefined
+    );
+    await c('device.set-wan', { subnet: '10.59.7.1/24', ip: '10.59.7.2', wanIp: null });
+    const yielded = rowOf(await (await get(k, '/settings', cookie)).text(), '203.0.113.7');
+    assert.match(yielded, />On: turn off</);
+    assert.match(
+      yielded,
+      /Forwarded: a <a href="\/forwards">port forward<\/a> holds port 80 here, so the redirect does not listen/
+    );
+
+    await c('http-redirect.set-enabled', { ip: '203.0.113.7', enabled: false });
+    const off = rowOf(await (await get(k, '/settings', cookie)).text(), '203.0.113.7');
+    assert.match(off, /name="enabled" value="true" data-type="boolean"><button[^>]*>Off: turn on/);
+    assert.match(off, /holds port 80 here<\/td>/);
+  });
+
   it('serve the assets with their types, and 404 for the rest', async () => {
     const k = kit();
     const js = await get(k, '/assets/panel.js');

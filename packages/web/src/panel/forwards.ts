@@ -57,7 +57,7 @@ ${list}
 ${rpcForm(
   'port-forward.add',
   html`<label>Label <small>optional</small><input name="label" data-optional maxlength="64"></label>
-<label>Public port <small>a port or range (8443, 6000-6010), on the device's WAN address, or IP:PORT for one public address; port 80 needs the HTTP→HTTPS redirect off there first (Settings)</small>
+<label>Public port <small>a port or range (8443, 6000-6010), on the device's WAN address, or IP:PORT for one public address; port 80 needs the <a href="/settings#h-redirect">HTTP→HTTPS redirect</a> off there first</small>
 <input name="source" required autocomplete="off"></label>
 <label>Device and port <small>DEVICE_IP:PORT</small>
 <input name="target" required list="targets" autocomplete="off"></label>

@@ -225,12 +225,14 @@ export function registerPanel(app: Hono<WebEnv>, deps: AppDeps): void {
 
   app.get('/settings', (c) =>
     withSession(c, deps, async (ctx) => {
-      const [web, keys, sessions] = await Promise.all([
+      const [web, keys, sessions, redirects] = await Promise.all([
         load<WebStatus>(deps, ctx, 'web.status'),
         load<KeyInfo[]>(deps, ctx, 'auth.key.list'),
         load<SessionInfo[]>(deps, ctx, 'auth.session.list'),
+        load<RedirectInfo[]>(deps, ctx, 'http-redirect.list'),
       ]);
-      return send(c, page('Settings', '/settings', settingsPage(web, keys, sessions)), HTML);
+      const content = settingsPage(web, keys, sessions, redirects);
+      return send(c, page('Settings', '/settings', content), HTML);
     })
   );
 

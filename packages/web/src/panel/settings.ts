@@ -1,21 +1,23 @@
 // SPDX-License-Identifier: MIT
 /**
- * The Settings page: the password, signing keys, sessions and the HTTPS certificate; as the
- * original's Settings page
+ * The Settings page: the password, signing keys, sessions, the HTTPS certificate and the
+ * HTTP→HTTPS redirect of each public address (`redirects.ts`); as the original's Settings page
  * (https://github.com/Start9Labs/start-technologies/tree/master/projects/start-tunnel), without
  * its update, language and reboot parts.
  * @module
  */
 
-import type { KeyInfo, WebStatus } from '@start-tunnel/protocol';
+import type { KeyInfo, RedirectInfo, WebStatus } from '@start-tunnel/protocol';
 import type { SessionInfo } from '../session.ts';
 import { type Html, html } from './html.ts';
 import { ago, hidden, type Loaded, problem, rpcForm, table } from './layout.ts';
+import { redirectsSection } from './redirects.ts';
 
 export function settingsPage(
   web: Loaded<WebStatus>,
   keys: Loaded<KeyInfo[]>,
-  sessions: Loaded<SessionInfo[]>
+  sessions: Loaded<SessionInfo[]>,
+  redirects: Loaded<RedirectInfo[]>
 ): Html {
   const password = rpcForm(
     'auth.set-password',
@@ -102,5 +104,6 @@ ${rpcForm(
         )
       : problem(sessions.error)
   }</section>
-<section aria-labelledby="h-cert"><h2 id="h-cert">HTTPS certificate</h2>${certificate}</section>`;
+<section aria-labelledby="h-cert"><h2 id="h-cert">HTTPS certificate</h2>${certificate}</section>
+${redirectsSection(redirects)}`;
 }
