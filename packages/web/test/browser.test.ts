@@ -2,7 +2,10 @@
 /**
  * The panel in a real Chromium (Debian's `chromium`, driven by playwright-core; nothing is
  * downloaded): log in, add a subnet and a device, see its QR code and live status, add and
- * disable a forward, log out, at phone size. A screenshot of each page is kept in
+ * disable a forward; give the subnet an IPv6 prefix (its warning shown, a bad one refused next
+ * to the field), add a server device with its IPv6 address and WAN, open a pinhole, make the
+ * device a client (its pinhole goes), turn a redirect off; log out; all at phone size, with no
+ * page wider than the phone, and the new pages once more at desktop size. A screenshot of each page is kept in
  * `packages/web/dist/test-artifacts/` (or `$WEB_ARTIFACTS`). Skipped when no Chromium is found.
  * @module
  */
@@ -154,6 +157,145 @@ describe('the panel in Chromium', { skip: CHROMIUM ? false : 'chromium is not in
     await row.getByRole('button', { name: 'Enable forward 8443' }).waitFor();
     assert.equal(k.tunnel.tunnel.state.forwards['8443']?.enabled, false);
     await shot('06-forwards');
+  });
+
+  /** A link of the main navigation (pages link to each other in their text too). */
+  const nav = (name: string) =>
+    page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name, exact: true });
+
+  /** The page is no wider than the viewport: a phone never scrolls sideways. */
+  async function fitsWidth(): Promise<void> {
+    const [content, viewport] = (await page.evaluate(
+      '[document.documentElement.scrollWidth, window.innerWidth]'
+    )) as [number, number];
+    assert.ok(content <= viewport, `${page.url()} is ${content} px wide in ${viewport} px`);
+  }
+
+  it('sets an IPv6 prefix on a subnet, with the field at fault and then the warning shown', async () => {
+    await nav('Subnets').click();
+    await page.waitForURL(`${base}/subnets`);
+    const row = page.locator('tr[data-key="10.59.42.1/24"]');
+    await row.getByRole('cell', { name: /^(IPv6 )?—/ }).waitFor();
+    await row.locator('summary', { hasText: 'the IPv6 prefix of subnet "Lab"' }).click();
+    const form = row.locator('form[data-rpc="subnet.set-ipv6"]');
+    await form.getByLabel('Routed IPv6 prefix').fill('2001:db8:42::1:2:3:4:5:6');
+    await form.getByRole('button', { name: /^Set prefix/ }).click();
+    await form.getByRole('alert').filter({ hasText: 'prefix' }).waitFor();
+    assert.equal(await form.getByLabel('Routed IPv6 prefix').getAttribute('aria-invalid'), 'true');
+    await form.getByLabel('Routed IPv6 prefix').fill('2001:db8:42::/64');
+    await form.getByRole('button', { name: /^Set prefix/ }).click();
+    await page.locator('#flash.warn').filter({ hasText: 'not on-link' }).waitFor();
+    await row.getByText('2001:db8:42::/64', { exact: true }).waitFor();
+    assert.equal(k.tunnel.tunnel.state.subnets['10.59.42.1/24']?.ipv6, '2001:db8:42::/64');
+    await fitsWidth();
+    await shot('08-subnet-ipv6');
+  });
+
+  it('adds a server device and shows its kind, IPv6 address and WAN', async () => {
+    await nav('Devices').click();
+    await page.waitForURL(`${base}/devices`);
+    const add = page.locator('form[data-rpc="device.add"]');
+    await add.getByLabel('Subnet').selectOption('10.59.42.1/24');
+    await add.getByLabel('Name').fill('nas');
+    await add.getByLabel('Kind').selectOption('server');
+    await add.getByRole('button', { name: 'Add device' }).click();
+    await page.waitForURL(/\/devices\/config\?/);
+    await page.getByText('Show the config text').click();
+    await page.getByText('# inbound: yes').waitFor();
+    await page.getByRole('link', { name: 'Back to devices' }).click();
+    const row = page.locator('tr[data-key="10.59.42.3"]');
+    await row
+      .getByRole('cell', { name: /Server/ })
+      .getByRole('button', { name: 'Make nas a client' })
+      .waitFor();
+    await row.getByText('2001:db8:42::a3b:2a03', { exact: true }).waitFor();
+    await row.getByText("inherited: the server's default").waitFor();
+    await row.locator('summary', { hasText: 'the WAN of device "nas"' }).click();
+    const wan = row.locator('form[data-rpc="device.set-wan"]');
+    await wan.getByLabel('Public IPv4').fill('203.0.113.9');
+    await wan.getByRole('button', { name: /^Set WAN/ }).click();
+    await row.getByText('203.0.113.9', { exact: true }).waitFor();
+    await row.locator('button', { hasText: 'Follow the subnet' }).waitFor({ state: 'attached' });
+    assert.equal(
+      k.tunnel.tunnel.state.subnets['10.59.42.1/24']?.devices['10.59.42.3']?.wanIp,
+      '203.0.113.9'
+    );
+    await fitsWidth();
+    await shot('09-devices-server');
+  });
+
+  it('opens a pinhole on the server, then making it a client closes it', async () => {
+    await nav('Port forwards').click();
+    await page.waitForURL(`${base}/forwards`);
+    await page.locator('tr[data-key="8443"]').getByText('all WAN addresses').waitFor();
+    const add = page.locator('form[data-rpc="pinhole.add"]');
+    await add
+      .getByLabel('Device', { exact: false })
+      .first()
+      .selectOption({ label: 'nas (10.59.42.3) 2001:db8:42::a3b:2a03' });
+    await add.getByLabel(/^Public port/).fill('70000');
+    await add.getByLabel(/^Label/).fill('web6');
+    await add.getByRole('button', { name: 'Open pinhole' }).click();
+    await add.getByRole('alert').filter({ hasText: '65535' }).waitFor();
+    assert.equal(await add.getByLabel(/^Public port/).getAttribute('aria-invalid'), 'true');
+    await add.getByLabel(/^Public port/).fill('8080');
+    await add.getByRole('button', { name: 'Open pinhole' }).click();
+    const row = page.locator('tr[data-key="[2001:db8:42::a3b:2a03]:8080"]');
+    await row.getByRole('cell', { name: /nas/ }).first().waitFor();
+    assert.equal(await row.getByRole('textbox').inputValue(), 'web6');
+    await row.getByRole('button', { name: 'Disable pinhole [2001:db8:42::a3b:2a03]:8080' }).click();
+    await row
+      .getByRole('button', { name: 'Enable pinhole [2001:db8:42::a3b:2a03]:8080' })
+      .waitFor();
+    assert.equal(k.tunnel.tunnel.state.pinholes['[2001:db8:42::a3b:2a03]:8080']?.enabled, false);
+    await fitsWidth();
+    await shot('10-pinholes');
+
+    await nav('Devices').click();
+    await page
+      .locator('tr[data-key="10.59.42.3"]')
+      .getByRole('button', { name: 'Make nas a client' })
+      .click();
+    await page
+      .locator('tr[data-key="10.59.42.3"]')
+      .getByRole('button', { name: 'Make nas a server' })
+      .waitFor();
+    assert.deepEqual(Object.keys(k.tunnel.tunnel.state.pinholes), [], 'the pinhole went with it');
+  });
+
+  it('turns the HTTP redirect of a public address off', async () => {
+    await nav('Settings').click();
+    await page.waitForURL(`${base}/settings`);
+    const row = page.locator('tr[data-key="203.0.113.7"]');
+    await row.getByRole('button', { name: 'Turn off the redirect on 203.0.113.7' }).click();
+    await row.getByRole('button', { name: 'Turn on the redirect on 203.0.113.7' }).waitFor();
+    assert.deepEqual(k.tunnel.tunnel.state.httpRedirects.disabled, ['203.0.113.7']);
+    await fitsWidth();
+  });
+
+  it('shows the new columns at desktop size too', async () => {
+    const desk = await browser.newContext({
+      ignoreHTTPSErrors: true,
+      viewport: { width: 1280, height: 900 },
+      storageState: await page.context().storageState(),
+    });
+    const wide = await desk.newPage();
+    wide.on('pageerror', (e) => problems.push(e.message));
+    try {
+      await wide.goto(`${base}/subnets`);
+      await wide.getByRole('columnheader', { name: 'IPv6' }).waitFor();
+      await wide.getByRole('columnheader', { name: 'WAN' }).waitFor();
+      await wide.goto(`${base}/devices`);
+      await wide.getByRole('columnheader', { name: 'Kind' }).first().waitFor();
+      await wide.goto(`${base}/forwards`);
+      await wide.getByRole('columnheader', { name: 'Answers on' }).waitFor();
+      await wide.getByRole('heading', { name: 'IPv6 pinholes' }).waitFor();
+      await wide.goto(`${base}/settings`);
+      await wide.getByRole('heading', { name: 'HTTP→HTTPS redirect' }).waitFor();
+      await wide.screenshot({ path: join(ARTIFACTS, '11-settings-desktop.png'), fullPage: true });
+    } finally {
+      await desk.close();
+    }
   });
 
   it('shows settings, then logs out', async () => {

@@ -48,7 +48,8 @@ form { margin: 0; }
 form.card { display: grid; gap: .75rem; padding: 1rem; border: 1px solid var(--line);
   border-radius: 8px; background: var(--card); max-width: 36rem; }
 form.inline { display: inline; }
-label { display: grid; gap: .25rem; font-weight: 600; }
+label { display: grid; grid-template-columns: minmax(0, 1fr); gap: .25rem; font-weight: 600;
+  min-width: 0; }
 label small, .hint { font-weight: 400; color: var(--muted); }
 input, select, textarea, button { font: inherit; min-height: 44px; padding: .5rem .75rem;
   border: 1px solid var(--line); border-radius: 6px; background: var(--bg); color: var(--fg); }
@@ -91,12 +92,12 @@ pre { overflow-x: auto; padding: 1rem; background: var(--card); border: 1px soli
   .table table, .table tbody, .table tr, .table td { display: block; width: 100%; }
   .table tr { border: 1px solid var(--line); border-radius: 8px; margin-bottom: .75rem;
     padding: .25rem 0; background: var(--card); }
-  .table td { display: flex; flex-wrap: wrap; justify-content: space-between; align-items: center;
+  .table td { display: flex; flex-wrap: wrap; justify-content: flex-end; align-items: center;
     gap: .25rem 1rem; border: 0; padding: .3rem .75rem; white-space: normal; overflow-wrap: anywhere; }
   .table td details.change[open] { flex-basis: 100%; }
   form.stack { min-width: 0; }
   .table td::before { content: attr(data-label); color: var(--muted); font-size: .85rem;
-    font-weight: 600; flex: none; }
+    font-weight: 600; flex: none; margin-right: auto; }
   .table td[data-label=""]::before { content: none; }
   .table td[data-label=""] { justify-content: flex-end; }
 }

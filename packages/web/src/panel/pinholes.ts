@@ -58,9 +58,9 @@ function addForm(devices: readonly DeviceInfo[]): Html {
     'pinhole.add',
     html`<label>Device <small>the pinhole opens on its IPv6 address</small>
 <select name="gua" required>${options}</select></label>
-<label>Port <small>the first port open on the device's address</small>
+<label>Public port <small>the first one open on the device's IPv6 address</small>
 <input name="externalPort" data-type="number" required inputmode="numeric" autocomplete="off"></label>
-<label>Ports in the range <small>optional: 1 otherwise</small>
+<label>How many ports <small>optional: 1 otherwise</small>
 <input name="count" data-type="number" data-optional inputmode="numeric" autocomplete="off"></label>
 <label>Device port <small>optional: another port on the device to send them to; the same otherwise</small>
 <input name="internalPort" data-type="number" data-optional inputmode="numeric" autocomplete="off"></label>

@@ -66,7 +66,7 @@ export function subnetsPage(
   if (!subnets.ok) return problem(subnets.error);
   const fallback = defaultWan(wan);
   const rows = subnets.value.map(
-    (s) => html`<tr>
+    (s) => html`<tr data-key="${s.subnet}">
 <td>${rpcForm(
       'subnet.add',
       html`${hidden({ subnet: s.subnet })}<span class="actions"><input name="name" value="${s.name}" aria-label="Name of subnet ${s.subnet}" required maxlength="64"><button type="submit" class="secondary">Rename</button></span>`,
