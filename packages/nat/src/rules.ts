@@ -20,6 +20,10 @@
  *   https://github.com/Start9Labs/start-os/blob/v0.4.0-beta.9/core/src/tunnel/context.rs#L128-L143).
  * - `forward-flows`: accepts and counts the flows of current forwards only, so disabling or
  *   removing a forward also stops its established connections; anything else is dropped.
+ * - `input` (filter): the subnets' gateway addresses (IPv4, and the IPv6 prefixes) answer only
+ *   the tunnel and the host itself, so the resolver, PCP and UPnP are never reachable from the
+ *   internet.
+ * - `divert` (filter, mangle priority, only with SNI ports): marks packets of transparent sockets.
  * - `postrouting` (nat, srcnat): masquerade of hairpin and of forwarded connections into the
  *   tunnel (unless the forward keeps the visitor's source), and subnet egress (masquerade or
  *   SNAT) out of the WAN interfaces (https://github.com/Start9Labs/start-os/issues/3234).
@@ -296,6 +300,27 @@ function tableRules(config: NatConfig, enabled: readonly Forward[]): NftRule[] {
     }
   }
 
+  // input: the gateway addresses (DNS, PCP, UPnP, the panel if bound there) answer the tunnel
+  // and the host itself only
+  const outsider = match(meta('iifname'), { set: [tunnel, 'lo'] }, '!=');
+  const gateways = config.subnets.flatMap((s) =>
+    s.gateway === null ? [] : [formatIPv4(s.gateway)]
+  );
+  if (gateways.length > 0)
+    add('input', outsider, match(payload('ip', 'daddr'), oneOrSet(gateways)), DROP);
+  for (const subnet of config.subnets) {
+    if (subnet.ipv6 !== null) {
+      add('input', outsider, match(payload('ip6', 'daddr'), prefix6(subnet.ipv6)), DROP);
+    }
+  }
+  // divert: replies to the SNI proxy's transparent sockets (from the visitor's address) are
+  // delivered locally (https://docs.kernel.org/networking/tproxy.html)
+  if (config.transparentMark !== null) {
+    add('divert', match(meta('l4proto'), 'tcp'), match({ socket: { key: 'transparent' } }, 1), {
+      mangle: { key: meta('mark'), value: config.transparentMark },
+    });
+  }
+
   // forward-flows: ICMP errors about a flow (PMTU) pass, then one rule per forward and protocol
   add('forward-flows', match(ct('state'), 'related', 'in'), ACCEPT);
   for (const forward of enabled) {
@@ -370,6 +395,10 @@ export function tableObjects(
     { chain: chain('output', { type: 'nat', hook: 'output', prio: -100 }) },
     { chain: chain('port-forwards') },
     { chain: chain('forward', { type: 'filter', hook: 'forward', prio: 0 }) },
+    { chain: chain('input', { type: 'filter', hook: 'input', prio: 0 }) },
+    ...(config.transparentMark !== null
+      ? [{ chain: chain('divert', { type: 'filter', hook: 'prerouting', prio: -150 }) }]
+      : []),
     { chain: chain('forward-flows') },
     { chain: chain('postrouting', { type: 'nat', hook: 'postrouting', prio: 100 }) }
   );

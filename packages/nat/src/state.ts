@@ -130,6 +130,11 @@ export interface NatState {
   /** Devices with a WAN address of their own (their SNAT goes before their subnet's). */
   readonly hostEgress?: readonly HostEgressState[] | undefined;
   readonly pinholes?: readonly PinholeState[] | undefined;
+  /**
+   * The mark for packets of transparent sockets (the SNI proxy connects to devices from the
+   * visitor's address; replies must reach that socket): absent, no such rule.
+   */
+  readonly transparentMark?: number | undefined;
 }
 
 export type Egress =
@@ -189,6 +194,7 @@ export interface NatConfig {
   readonly hostEgress: readonly HostEgress[];
   /** Enabled pinholes only. */
   readonly pinholes: readonly Pinhole[];
+  readonly transparentMark: number | null;
 }
 
 /** One problem found by `validateState`: the field's path and a sentence about it. */
@@ -730,5 +736,28 @@ export function validateState(state: NatState): NatConfig {
   if (check.issues.length > 0 || tunnel === null || listenPort === null) {
     throw new NatStateError(check.issues);
   }
-  return { wanInterfaces, wanAddress, tunnel, listenPort, subnets, forwards, hostEgress, pinholes };
+  const markValue = root['transparentMark'];
+  let transparentMark: number | null = null;
+  if (markValue !== undefined) {
+    if (
+      typeof markValue !== 'number' ||
+      !Number.isInteger(markValue) ||
+      markValue < 1 ||
+      markValue > 0xffffffff
+    ) {
+      check.invalid('transparentMark', markValue, 'expected a 32-bit mark from 1');
+    } else transparentMark = markValue;
+  }
+  if (check.issues.length > 0) throw new NatStateError(check.issues);
+  return {
+    wanInterfaces,
+    wanAddress,
+    tunnel,
+    listenPort,
+    subnets,
+    forwards,
+    hostEgress,
+    pinholes,
+    transparentMark,
+  };
 }

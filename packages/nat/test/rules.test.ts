@@ -62,6 +62,7 @@ const SCENARIOS: Record<string, NatState> = {
     ],
     forwards: [],
     hostEgress: [{ source: '10.59.1.7', address: '203.0.113.2' }],
+    transparentMark: 0x540001,
     pinholes: [
       { address: '2001:db8:1::a3b:102', ports: '443' },
       { address: '2001:db8:1::a3b:102', ports: '8080-8081', internalPort: 80 },
@@ -155,6 +156,17 @@ describe('IPv6 subnets, pinholes and per-device egress', () => {
       (r) => r.includes('"addr":"10.59.1.0","len":24') && r.includes('masquerade')
     );
     assert.ok(own >= 0 && own < subnet, `device at ${own}, subnet at ${subnet}`);
+  });
+
+  it('keeps the gateways for the tunnel and marks transparent sockets for local delivery', () => {
+    const input = rules(batch, 'input').map(text);
+    assert.equal(input.length, 3, 'two IPv4 gateways in one rule, one per IPv6 prefix');
+    assert.ok(input[0]?.includes('{"set":["10.59.1.1","10.59.2.1"]}'), input[0]);
+    assert.ok(input.every((r) => r.includes('"op":"!="') && r.endsWith('{"drop":null}]')));
+    const divert = rules(batch, 'divert').map(text);
+    assert.deepEqual(divert.length, 1);
+    assert.ok(divert[0]?.includes('"transparent"') && divert[0]?.includes('5505025'), divert[0]);
+    assert.equal(rules(buildRuleset(BASE), 'divert').length, 0, 'no SNI ports, no divert');
   });
 
   it('refuses pinholes outside every prefix and overlapping ones, naming the field', () => {

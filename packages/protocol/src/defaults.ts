@@ -32,3 +32,13 @@ export const MAX_UNAUTHENTICATED_BODY_BYTES = 4096;
 export const MAX_BATCH = 64;
 /** Most open connections on the HTTPS listener. */
 export const MAX_CONNECTIONS = 256;
+
+/**
+ * The SNI proxy connects to devices from the visitor's own address (IP_TRANSPARENT); packets of
+ * such sockets carry this mark and are routed by this table to local delivery, the values the
+ * original uses (https://github.com/Start9Labs/start-technologies, SNI demultiplexing).
+ */
+export const TRANSPARENT_MARK = 0x540001;
+export const TRANSPARENT_TABLE = 1344;
+/** Priority of the `ip rule` sending marked packets to that table. */
+export const TRANSPARENT_RULE_PRIORITY = 49;

@@ -28,7 +28,7 @@ import type { Dataplane, Ipv6Routes, PeerSpec, PeerStatus } from '@start-tunnel/
 import { defaultCryptoWorkers, type Logger, type LogLevel } from '@start-tunnel/wg-core';
 import { DataplaneThread, ThreadGone, ThreadTimeout } from './dataplane-client.ts';
 import { messageOf, type Ops, parseKeyField, parsePeers } from './dataplane-protocol.ts';
-import { syncAddresses, syncProxy6, syncRoutes6 } from './dataplane-system.ts';
+import { syncAddresses, syncProxy6, syncRoutes6, syncTransparent } from './dataplane-system.ts';
 
 export interface RestartPolicy {
   /** Restarts allowed within `windowMs`; one more failure and the data plane stays down. */
@@ -149,6 +149,10 @@ export class LinuxDataplane implements Dataplane {
     this.#addresses = [...cidrs];
     await this.#live();
     await syncAddresses(this.#ifname ?? this.#opts.interface, cidrs);
+  }
+
+  async setTransparent(on: boolean): Promise<void> {
+    await syncTransparent(on);
   }
 
   async setIpv6Routes(spec: Ipv6Routes): Promise<void> {

@@ -11,6 +11,11 @@
  */
 
 import { execFile } from 'node:child_process';
+import {
+  TRANSPARENT_MARK,
+  TRANSPARENT_RULE_PRIORITY,
+  TRANSPARENT_TABLE,
+} from '@start-tunnel/protocol';
 
 /** Runs `ip` with a bounded time; rejects with the command's stderr. */
 export function ip(args: readonly string[]): Promise<string> {
@@ -107,6 +112,34 @@ export async function syncProxy6(
   for (const p of proxy) {
     if (!have.has(key(p.address, p.dev))) {
       await ip(['-6', 'neigh', 'replace', 'proxy', p.address, 'dev', p.dev]);
+    }
+  }
+}
+
+/**
+ * Local delivery for packets of transparent sockets: `ip rule fwmark MARK lookup TABLE` and
+ * `local default dev lo` in TABLE, for IPv4 and IPv6 (https://docs.kernel.org/networking/tproxy.html),
+ * added or removed; idempotent.
+ */
+export async function syncTransparent(on: boolean): Promise<void> {
+  const mark = `0x${TRANSPARENT_MARK.toString(16)}`;
+  const table = String(TRANSPARENT_TABLE);
+  for (const family of ['-4', '-6'] as const) {
+    const rules = JSON.parse(await ip(['-j', family, 'rule', 'show'])) as {
+      fwmark?: string;
+      table?: string;
+    }[];
+    const present = rules.some((r) => r.table === table && Number(r.fwmark) === TRANSPARENT_MARK);
+    const everything = family === '-4' ? '0.0.0.0/0' : '::/0';
+    if (on) {
+      if (!present) {
+        const prio = String(TRANSPARENT_RULE_PRIORITY);
+        await ip([family, 'rule', 'add', 'fwmark', mark, 'lookup', table, 'priority', prio]);
+      }
+      await ip([family, 'route', 'replace', 'local', everything, 'dev', 'lo', 'table', table]);
+    } else if (present) {
+      await ip([family, 'rule', 'del', 'fwmark', mark, 'lookup', table]);
+      await ip([family, 'route', 'flush', 'table', table]).catch(() => '');
     }
   }
 }

@@ -15,6 +15,7 @@ export class MemoryDataplane implements Dataplane {
   /** How many times each public key was added or changed. */
   touches = new Map<string, number>();
   addresses: string[] = [];
+  transparent = false;
   ipv6: Ipv6Routes = { routes: [], proxy: [], prefixes: [] };
   nat: NatState | null = null;
   natApplies = 0;
@@ -46,6 +47,10 @@ export class MemoryDataplane implements Dataplane {
 
   async setAddresses(cidrs: string[]): Promise<void> {
     this.addresses = [...cidrs].sort();
+  }
+
+  async setTransparent(on: boolean): Promise<void> {
+    this.transparent = on;
   }
 
   async setIpv6Routes(spec: Ipv6Routes): Promise<void> {

@@ -53,6 +53,11 @@ export interface Dataplane {
    * server's IPv6 address in each prefixed subnet as a /128).
    */
   setAddresses(cidrs: string[]): Promise<void>;
+  /**
+   * Routes packets of transparent sockets (marked `TRANSPARENT_MARK`) to local delivery while
+   * SNI ports exist (`ip rule` + a `local` route in `TRANSPARENT_TABLE`), or removes that.
+   */
+  setTransparent(on: boolean): Promise<void>;
   /** Makes the IPv6 routes to devices and the NDP proxy entries exactly these. */
   setIpv6Routes(spec: Ipv6Routes): Promise<void>;
   /** Applies the nat state (null: nothing to apply, e.g. no WAN interface). */

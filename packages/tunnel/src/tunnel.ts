@@ -13,7 +13,13 @@
  */
 
 import { type NatState, NatStateError, validateState } from '@start-tunnel/nat';
-import { ErrorCode, ONLINE_WINDOW_MS, RpcError, type WanInfo } from '@start-tunnel/protocol';
+import {
+  ErrorCode,
+  ONLINE_WINDOW_MS,
+  RpcError,
+  TRANSPARENT_MARK,
+  type WanInfo,
+} from '@start-tunnel/protocol';
 import { hosts6, parsePinholeKey } from './addr6.ts';
 import type { Dataplane, Ipv6Routes, PeerSpec } from './dataplane.ts';
 import { deviceEgress, effectiveWan } from './egress.ts';
@@ -187,6 +193,7 @@ export class Tunnel {
       }),
       reserved: [...BASE_RESERVED, ...(this.opts.reserved?.(state) ?? [])],
       hostEgress: deviceEgress(state),
+      ...(Object.keys(state.sni).length > 0 ? { transparentMark: TRANSPARENT_MARK } : {}),
       pinholes: Object.entries(state.pinholes).map(([key, p]) => {
         const k = parsePinholeKey(key)!;
         const last = k.port + p.count - 1;
@@ -242,6 +249,8 @@ export class Tunnel {
       await dataplane.setAddresses(addresses);
     }
     await dataplane.setPeers(peersOf(state));
+    const sni = (s: State) => Object.keys(s.sni).length > 0;
+    if (full || !old || sni(old) !== sni(state)) await dataplane.setTransparent(sni(state));
     const routes = this.ipv6Routes(state);
     if (full || !old || JSON.stringify(this.ipv6Routes(old)) !== JSON.stringify(routes)) {
       await dataplane.setIpv6Routes(routes);
