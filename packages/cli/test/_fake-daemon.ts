@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   API_SOCKET,
+  dnsMethods,
   type Handler,
   type MethodName,
   type Result,
@@ -36,7 +37,9 @@ export const CONFIG_TEXT = [
   '',
 ].join('\n');
 
-export type TunnelMethodName = keyof typeof tunnelMethods;
+/** The methods of the tunnel the fake answers: the tunnel's and the gateway's DNS. */
+const fakeMethods = { ...tunnelMethods, ...dnsMethods };
+export type TunnelMethodName = keyof typeof fakeMethods;
 
 /** A canned result for every tunnel method (a daemon with one subnet, two devices). */
 export function cannedResults(): { [M in TunnelMethodName]: Result<M> } {
@@ -47,7 +50,12 @@ export function cannedResults(): { [M in TunnelMethodName]: Result<M> } {
     detected: '203.0.113.5',
     interfaces: ['eth0'],
   };
-  const noV6 = { wanIp: null, ipv6: null, gatewayIpv6: null };
+  const noV6 = {
+    wanIp: null,
+    ipv6: null,
+    gatewayIpv6: null,
+    dns: { mode: 'default' as const, deviceIp: null, servers: [] },
+  };
   const home = {
     ...noV6,
     subnet: '10.59.7.1/24',
@@ -63,6 +71,8 @@ export function cannedResults(): { [M in TunnelMethodName]: Result<M> } {
     ownKey: false,
     kind: 'client' as const,
     ipv6: null,
+    allowDnsInjection: false,
+    allowAutoPortForward: false,
   };
   const pinhole = {
     gua: '2001:db8:7::a3b:702',
@@ -74,6 +84,14 @@ export function cannedResults(): { [M in TunnelMethodName]: Result<M> } {
     subnet: '10.59.7.1/24',
     ip: '10.59.7.2',
     name: 'phone',
+    auto: false,
+  };
+  const manual = {
+    kind: 'dnat' as const,
+    hostname: null,
+    auto: false,
+    expiresAt: null,
+    proxyProtocol: false,
   };
   return {
     'subnet.list': [
@@ -100,6 +118,8 @@ export function cannedResults(): { [M in TunnelMethodName]: Result<M> } {
         wanIp: null,
         effectiveWanIp: '203.0.113.5',
         ipv6: null,
+        allowDnsInjection: false,
+        allowAutoPortForward: false,
         endpoint: '198.51.100.20:41234',
         lastHandshake: '2026-11-25T11:59:18.000Z',
         rxBytes: 1536,
@@ -116,6 +136,8 @@ export function cannedResults(): { [M in TunnelMethodName]: Result<M> } {
         wanIp: '198.51.100.7',
         effectiveWanIp: '198.51.100.7',
         ipv6: null,
+        allowDnsInjection: true,
+        allowAutoPortForward: true,
         endpoint: null,
         lastHandshake: null,
         rxBytes: 0,
@@ -124,7 +146,12 @@ export function cannedResults(): { [M in TunnelMethodName]: Result<M> } {
       },
     ],
     'device.add': added,
-    'device.set-kind': { ...added, kind: 'server' },
+    'device.set-kind': {
+      ...added,
+      kind: 'server',
+      allowDnsInjection: true,
+      allowAutoPortForward: true,
+    },
     'device.set-wan': added,
     'device.remove': null,
     'device.show-config': {
@@ -140,6 +167,7 @@ export function cannedResults(): { [M in TunnelMethodName]: Result<M> } {
         source: '203.0.113.5:443',
         target: '10.59.7.2:443',
         externalIp: '203.0.113.5',
+        ...manual,
         protocol: 'both',
         label: 'web',
         enabled: true,
@@ -150,6 +178,7 @@ export function cannedResults(): { [M in TunnelMethodName]: Result<M> } {
         source: '203.0.113.5:27015-27030',
         target: '10.59.7.10:27015',
         externalIp: '203.0.113.5',
+        ...manual,
         protocol: 'udp',
         label: null,
         enabled: false,
@@ -161,6 +190,7 @@ export function cannedResults(): { [M in TunnelMethodName]: Result<M> } {
       source: '203.0.113.5:8080',
       target: '10.59.7.2:80',
       externalIp: '203.0.113.5',
+      ...manual,
       protocol: 'tcp',
       label: 'web',
       enabled: true,
@@ -172,6 +202,7 @@ export function cannedResults(): { [M in TunnelMethodName]: Result<M> } {
       source: '203.0.113.5:8080',
       target: '10.59.7.2:80',
       externalIp: '203.0.113.5',
+      ...manual,
       protocol: 'both',
       label: null,
       enabled: false,
@@ -182,6 +213,7 @@ export function cannedResults(): { [M in TunnelMethodName]: Result<M> } {
       source: '203.0.113.5:8080',
       target: '10.59.7.2:80',
       externalIp: '203.0.113.5',
+      ...manual,
       protocol: 'both',
       label: 'web server',
       enabled: true,
@@ -198,6 +230,32 @@ export function cannedResults(): { [M in TunnelMethodName]: Result<M> } {
       { ip: '198.51.100.7', enabled: false, forwarded: true },
     ],
     'http-redirect.set-enabled': { ip: '203.0.113.5', enabled: false, forwarded: false },
+    'subnet.set-dns': {
+      subnet: '10.59.7.1/24',
+      mode: 'custom',
+      deviceIp: null,
+      servers: ['9.9.9.9:53', '[2620:fe::fe]:53'],
+    },
+    'device.set-dns-injection': { ip: '10.59.7.10', allowDnsInjection: true },
+    'device.set-auto-port-forward': { ip: '10.59.7.10', allowAutoPortForward: false },
+    'device.dns-key': {
+      keyName: 'startos-dns-update.',
+      algorithm: 'hmac-sha256',
+      secret: KEY_A,
+      server: '10.59.7.1',
+    },
+    'dns.list': [
+      { name: 'nas.home.arpa', type: 'A', value: '10.59.7.10', ttl: 300, source: null },
+      {
+        name: 'start9.local',
+        type: 'AAAA',
+        value: '2001:db8:7::a3b:70a',
+        ttl: 60,
+        source: '10.59.7.10',
+      },
+    ],
+    'dns.add': { name: 'nas.home.arpa', type: 'A', value: '10.59.7.10', ttl: 300, source: null },
+    'dns.remove': { removed: 1 },
     'wan.show': wan,
     'wan.set': { ...wan, address: '198.51.100.7', source: 'override', override: '198.51.100.7' },
     'wan.auto': wan,
@@ -280,7 +338,7 @@ export async function fakeDaemon(): Promise<FakeDaemon> {
   const overrides = new Map<string, Stub>();
   const calls: Call[] = [];
   const dispatcher = new RpcDispatcher({ checkResults: true });
-  for (const name of Object.keys(tunnelMethods) as TunnelMethodName[]) {
+  for (const name of Object.keys(fakeMethods) as TunnelMethodName[]) {
     const handler = (params: unknown) => {
       calls.push({ method: name, params });
       const override = overrides.get(name);
