@@ -11,8 +11,9 @@
  * @module
  */
 
-import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import { canonicalIp } from '@start-tunnel/protocol';
+import { DNS_UPDATE_KEY_NAME } from '@start-tunnel/tunnel';
 import {
   CLASS,
   canonicalNameWire,
@@ -47,28 +48,16 @@ export type DnsChange =
   | { op: 'delete-rrset'; name: string; type: LocalType | 'ANY' }
   | { op: 'delete-rr'; name: string; type: LocalType; value: string };
 
-/** The TSIG key name devices sign with (RFC 8945 §4.2 NAME). */
-export const DNS_UPDATE_KEY_NAME = 'startos-dns-update.';
+/**
+ * The TSIG key name devices sign with (RFC 8945 §4.2 NAME) and their key (HKDF-SHA256 of the
+ * device's preshared key): the tunnel's model owns both, the RPC `device.dns-key` shows them.
+ */
+export { DNS_UPDATE_KEY_NAME, dnsUpdateKey } from '@start-tunnel/tunnel';
 /** The one TSIG algorithm accepted (RFC 8945 §6). */
 export const TSIG_ALGORITHM = 'hmac-sha256';
 /** The widest time window accepted, in seconds (RFC 8945 §5.2.3 Fudge). */
 export const TSIG_FUDGE_S = 300;
-const KEY_INFO = 'startos-dns-update-v1';
 const MAC_BYTES = 32;
-
-/**
- * The TSIG key of a device: HKDF-SHA256 (RFC 5869) with no salt, its WireGuard preshared key as
- * input keying material and `startos-dns-update-v1` as info, 32 octets.
- * @param psk the device's 32-byte preshared key
- * @returns the 32-byte HMAC-SHA256 key (for `nsupdate -y hmac-sha256:startos-dns-update.:<base64>`)
- * @example
- * const secret = Buffer.from(dnsUpdateKey(psk)).toString('base64');
- */
-export function dnsUpdateKey(psk: Uint8Array): Uint8Array {
-  if (psk.length !== 32) throw new Error(`psk must be 32 bytes, got ${psk.length}`);
-  // RFC 5869 §2.2: no salt = HashLen zeros, which HMAC pads the same as an empty key
-  return new Uint8Array(hkdfSync('sha256', psk, new Uint8Array(0), KEY_INFO, 32));
-}
 
 /** A TSIG record's fields (RFC 8945 §4.2) and where it starts in its message. */
 export interface Tsig {

@@ -61,7 +61,7 @@ describe('dnsUpdateKey', () => {
   });
 
   it('takes only a 32-byte key', () => {
-    assert.throws(() => dnsUpdateKey(new Uint8Array(31)), /psk must be 32 bytes, got 31/);
+    assert.throws(() => dnsUpdateKey(new Uint8Array(31)), /32 bytes, not 31/);
   });
 });
 

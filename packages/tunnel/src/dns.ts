@@ -24,6 +24,10 @@ const DNS_UPDATE_INFO = 'startos-dns-update-v1';
 
 /** A device's TSIG key: HKDF-SHA256, no salt, IKM = its preshared key (32 bytes). */
 export function dnsUpdateKey(presharedKey: Uint8Array): Uint8Array {
+  if (presharedKey.length !== 32) {
+    throw new Error(`A preshared key is 32 bytes, not ${presharedKey.length}`);
+  }
+  // RFC 5869 §2.2: no salt is HashLen zeros, which HMAC pads the same as an empty key
   return new Uint8Array(hkdfSync('sha256', presharedKey, new Uint8Array(0), DNS_UPDATE_INFO, 32));
 }
 

@@ -7,6 +7,7 @@
  * @module
  */
 
+export { hosts6 } from './addr6.ts';
 export {
   type AutoMap,
   AutoMapError,
@@ -25,6 +26,7 @@ export {
   dnsInjector,
   dnsUpdateKey,
 } from './dns.ts';
+export { effectiveWan } from './egress.ts';
 export { registerTunnelMethods } from './handlers.ts';
 export { registerGatewayMethods } from './handlers-gateway.ts';
 export { type LeaseView, leaseKey } from './info.ts';
@@ -40,7 +42,12 @@ export {
   setWanOverride,
   systemEnv,
 } from './model.ts';
-export { publicAddresses, redirectListeners, redirects } from './redirect.ts';
+export {
+  checkForwardPort80,
+  publicAddresses,
+  redirectListeners,
+  redirects,
+} from './redirect.ts';
 export {
   type DeviceRecord,
   type DnsRecordEntry,
@@ -54,7 +61,7 @@ export {
   type State,
   type SubnetRecord,
 } from './schema.ts';
-export { routeFor, sniAddress } from './sni.ts';
+export { checkNotSni, routeFor, sniAddress } from './sni.ts';
 export { LOCK_FILE, STATE_FILE, Store, StoreError } from './store.ts';
 export {
   peersOf,
