@@ -29,6 +29,13 @@ export {
 } from './db.ts';
 export * from './defaults.ts';
 export {
+  type DnsRecordInfo,
+  type DnsType,
+  dnsMethods,
+  dnsRecordInfo,
+  dnsTypeSchema,
+} from './dns.ts';
+export {
   ErrorCode,
   type ErrorCodeValue,
   RpcError,
@@ -67,13 +74,6 @@ export {
   type RpcContext,
   RpcDispatcher,
 } from './rpc.ts';
-export {
-  type DnsRecordInfo,
-  type DnsType,
-  dnsMethods,
-  dnsRecordInfo,
-  dnsTypeSchema,
-} from './dns.ts';
 export {
   type AddedDevice,
   type DeviceConfig,
