@@ -2,14 +2,14 @@
 /**
  * `start-tunnel`: the command line of the server, StartTunnel's `start-tunnel` CLI
  * (https://github.com/Start9Labs/start-os/blob/v0.4.0-beta.9/core/src/tunnel/api.rs#L19-L104) for
- * subnets, devices, port forwards, IPv6 pinholes, the HTTP redirect, the WAN address, the HTTPS
- * panel and its auth, and the daemon itself; locally or remotely (`remote.ts`). Only what a
- * command needs is loaded: the daemon's server and remote mode's signing come by `import()` in
- * the command that uses them. Our own runner around citty's parser instead of `runMain`, which
- * prints usage with every error and calls `process.exit`: citty reads the line (`args.ts`: the
- * global options wherever they stand, the command path, the leaf's arguments, all checked), the
- * leaf runs, and any failure is one line on stderr with its exit code (`errors.ts`). `run()`
- * takes its I/O as arguments, so tests call it in-process.
+ * subnets, devices, port forwards, IPv6 pinholes, the HTTP redirect, DNS records, the WAN
+ * address, the HTTPS panel and its auth, and the daemon itself; locally or remotely
+ * (`remote.ts`). Only what a command needs is loaded: the daemon's server and remote mode's
+ * signing come by `import()` in the command that uses them. Our own runner around citty's parser
+ * instead of `runMain`, which prints usage with every error and calls `process.exit`: citty
+ * reads the line (`args.ts`: the global options wherever they stand, the command path, the
+ * leaf's arguments, all checked), the leaf runs, and any failure is one line on stderr with its
+ * exit code (`errors.ts`). `run()` takes its I/O as arguments, so tests call it in-process.
  * @module
  */
 
@@ -23,6 +23,7 @@ import { completionsCommand } from './commands/completions.ts';
 import { daemonCommand } from './commands/daemon.ts';
 import { dbCommand } from './commands/db.ts';
 import { deviceCommand } from './commands/device.ts';
+import { dnsCommand } from './commands/dns.ts';
 import { httpRedirectCommand } from './commands/http-redirect.ts';
 import { pinholeCommand } from './commands/pinhole.ts';
 import { portForwardCommand } from './commands/port-forward.ts';
@@ -63,6 +64,7 @@ export const ROOT = group(PROGRAM, {
     portForwardCommand,
     pinholeCommand,
     httpRedirectCommand,
+    dnsCommand,
     wanCommand,
     statusCommand,
     webCommand,

@@ -67,7 +67,46 @@ describe('method and parameters of every command', () => {
       'subnet.set-ipv6',
       { subnet: '10.59.7.1/24', prefix: null },
     ],
+    [
+      [
+        'subnet',
+        '10.59.7.1/24',
+        'set-dns',
+        '--mode',
+        'custom',
+        '--server',
+        '9.9.9.9',
+        '--server=1.1.1.1',
+      ],
+      'subnet.set-dns',
+      { subnet: '10.59.7.1/24', mode: 'custom', servers: ['9.9.9.9', '1.1.1.1'] },
+    ],
+    [
+      ['subnet', 'set-dns', '10.59.7.1/24', '--mode', 'device', '--device-ip', '10.59.7.53'],
+      'subnet.set-dns',
+      { subnet: '10.59.7.1/24', mode: 'device', deviceIp: '10.59.7.53' },
+    ],
+    [
+      ['subnet', 'set-dns', '10.59.7.1/24', '--mode', 'default'],
+      'subnet.set-dns',
+      { subnet: '10.59.7.1/24', mode: 'default' },
+    ],
     [['device', 'list', '10.59.7.1/24'], 'device.list', { subnet: '10.59.7.1/24' }],
+    [
+      ['device', 'set-dns-injection', '10.59.7.1/24', '10.59.7.10', '--enabled'],
+      'device.set-dns-injection',
+      { subnet: '10.59.7.1/24', ip: '10.59.7.10', enabled: true },
+    ],
+    [
+      ['device', 'set-auto-port-forward', '10.59.7.1/24', '10.59.7.10'],
+      'device.set-auto-port-forward',
+      { subnet: '10.59.7.1/24', ip: '10.59.7.10', enabled: false },
+    ],
+    [
+      ['device', 'dns-key', '10.59.7.1/24', '10.59.7.10'],
+      'device.dns-key',
+      { subnet: '10.59.7.1/24', ip: '10.59.7.10' },
+    ],
     [
       ['device', 'add', '10.59.7.1/24', 'nas', '--kind', 'server'],
       'device.add',
@@ -144,9 +183,34 @@ describe('method and parameters of every command', () => {
       { source: '203.0.113.5:8080', target: '10.59.7.2:80', protocol: 'tcp', label: 'web server' },
     ],
     [
+      ['port-forward', 'add', '443', '10.59.7.2:443', '--sni', 'a.example', '--sni=b.example'],
+      'port-forward.add',
+      { source: '443', target: '10.59.7.2:443', sni: ['a.example', 'b.example'] },
+    ],
+    [
+      ['port-forward', 'add', '443', '10.59.7.2:443', '--fallback', '--proxy-protocol'],
+      'port-forward.add',
+      { source: '443', target: '10.59.7.2:443', sni: [], fallback: true, proxyProtocol: true },
+    ],
+    [
       ['port-forward', 'remove', '203.0.113.5:8080'],
       'port-forward.remove',
       { source: '203.0.113.5:8080' },
+    ],
+    [
+      ['port-forward', 'remove', '203.0.113.5:443', '--hostname', 'a.example'],
+      'port-forward.remove',
+      { source: '203.0.113.5:443', hostname: 'a.example' },
+    ],
+    [
+      ['port-forward', 'set-enabled', '203.0.113.5:443', '--hostname', 'a.example', '--enabled'],
+      'port-forward.set-enabled',
+      { source: '203.0.113.5:443', enabled: true, hostname: 'a.example' },
+    ],
+    [
+      ['port-forward', 'update-label', '203.0.113.5:443', 'blog', '--hostname', 'a.example'],
+      'port-forward.update-label',
+      { source: '203.0.113.5:443', label: 'blog', hostname: 'a.example' },
     ],
     [
       ['port-forward', 'set-enabled', '203.0.113.5:8080', '--enabled'],
@@ -360,6 +424,35 @@ describe('human output', () => {
     assert.deepEqual(JSON.parse(json.stdout).warnings, warnings);
   });
 
+  it('SNI routes and automatic forwards in port-forward list', async () => {
+    const [plain] = cannedResults()['port-forward.list'];
+    const sni = { ...plain!, kind: 'sni' as const, protocol: 'tcp' as const };
+    d.handle('port-forward.list', () => [
+      { ...sni, hostname: 'a.example', label: null },
+      { ...sni, hostname: null, target: '10.59.7.10:443', label: null },
+      { ...plain!, source: '203.0.113.5:9000', label: 'PCP', auto: true },
+    ]);
+    const o = await cli(['port-forward', 'list'], d.env);
+    d.handle('port-forward.list', () => cannedResults()['port-forward.list']);
+    const lines = o.stdout.split('\n');
+    assert.match(lines[1]!, /^203\.0\.113\.5:443 +a\.example +10\.59\.7\.2:443 +tcp +yes/);
+    assert.match(lines[2]!, /^203\.0\.113\.5:443 +\(fallback\) +10\.59\.7\.10:443 /);
+    assert.match(lines[3]!, /^203\.0\.113\.5:9000 +- .* PCP \(auto\)$/);
+  });
+
+  it('device dns-key: the key and how nsupdate takes it', async () => {
+    const { stdout } = await one(['device', 'dns-key', '10.59.7.1/24', '10.59.7.10']);
+    assert.match(stdout, /^Key name: +startos-dns-update\.$/m);
+    assert.match(stdout, /^Server: +10\.59\.7\.1$/m);
+    assert.match(
+      stdout,
+      new RegExp(
+        `^nsupdate: +-y hmac-sha256:startos-dns-update\\.:${KEY_A.replace(/[+=]/g, '\\$&')} `,
+        'm'
+      )
+    );
+  });
+
   it('show-config prints the config verbatim on stdout', async () => {
     const { stdout, stderr } = await one(['device', 'show-config', '10.59.7.1/24', '10.59.7.2']);
     assert.equal(stdout, cannedResults()['device.show-config'].config);
@@ -412,6 +505,18 @@ describe('human output', () => {
         ['device', 'set-wan', '10.59.7.1/24', '10.59.7.2'],
         'Device "phone" 10.59.7.2 uses the WAN address of its subnet\n',
       ],
+      [
+        ['subnet', 'set-dns', '10.59.7.1/24', '--mode', 'custom', '--server', '9.9.9.9'],
+        'Subnet 10.59.7.1/24 resolves names through 9.9.9.9:53, [2620:fe::fe]:53\n',
+      ],
+      [
+        ['device', 'set-dns-injection', '10.59.7.1/24', '10.59.7.10', '--enabled'],
+        'Device 10.59.7.10 may publish its own DNS records\n',
+      ],
+      [
+        ['device', 'set-auto-port-forward', '10.59.7.1/24', '10.59.7.10'],
+        'Device 10.59.7.10 may not open its own port forwards\n',
+      ],
       [['wan', 'set', '198.51.100.7'], 'WAN address set to 198.51.100.7\n'],
       [['wan', 'auto'], 'WAN address detected: 203.0.113.5\n'],
     ];
@@ -424,14 +529,17 @@ describe('human output', () => {
 
   it('port-forward list, wan show and status', async () => {
     const forwards = (await one(['port-forward', 'list'])).stdout.split('\n');
-    assert.match(forwards[0]!, /^SOURCE +TARGET +PROTOCOL +ENABLED +PACKETS +BYTES +LABEL$/);
+    assert.match(
+      forwards[0]!,
+      /^SOURCE +HOSTNAME +TARGET +PROTOCOL +ENABLED +PACKETS +BYTES +LABEL$/
+    );
     assert.match(
       forwards[1]!,
-      /^203\.0\.113\.5:443 +10\.59\.7\.2:443 +both +yes +12 +2\.0 KiB +web$/
+      /^203\.0\.113\.5:443 +- +10\.59\.7\.2:443 +both +yes +12 +2\.0 KiB +web$/
     );
     assert.match(
       forwards[2]!,
-      /^203\.0\.113\.5:27015-27030 +10\.59\.7\.10:27015 +udp +no +0 +0 B$/
+      /^203\.0\.113\.5:27015-27030 +- +10\.59\.7\.10:27015 +udp +no +0 +0 B$/
     );
     d.calls.length = 0;
     const wan = (await one(['wan', 'show'])).stdout;

@@ -216,11 +216,11 @@ describe('command lines refused before any call (exit 2, usage in the line)', ()
     [['device', 'show-config', 'a', 'b', '--endpoint='], /--endpoint needs HOST or HOST:PORT/],
     [
       ['nope'],
-      /unknown command "nope"; start-tunnel takes subnet, device, port-forward, pinhole, http-redirect, wan, status, web, auth, db, daemon or completions/,
+      /unknown command "nope"; start-tunnel takes subnet, device, port-forward, pinhole, http-redirect, dns, wan, status, web, auth, db, daemon or completions/,
     ],
     [
       ['subnet', 'nope'],
-      /unknown command "nope"; start-tunnel subnet takes list, add, remove, set-wan or set-ipv6/,
+      /unknown command "nope"; start-tunnel subnet takes list, add, remove, set-wan, set-ipv6 or set-dns/,
     ],
     [['--bogus', 'subnet'], /unknown option --bogus before the command/],
     [
@@ -253,6 +253,21 @@ describe('command lines refused before any call (exit 2, usage in the line)', ()
     [['pinhole', 'add', '2001:db8::2', '443', '--count', '0'], /invalid --count "0"/],
     [['pinhole', 'remove', '2001:db8::2'], /missing <EXTERNAL_PORT>/],
     [['http-redirect', 'set-enabled'], /missing <IP>; usage: start-tunnel http-redirect/],
+    [['subnet', 'set-dns', '10.59.7.1/24'], /missing --mode default\|device\|custom/],
+    [['subnet', 'set-dns', 'a', '--mode', 'google'], /invalid --mode "google": expected default/],
+    [
+      ['subnet', 'set-dns', 'a', '--mode', 'default', '--server', '1.1.1.1'],
+      /--server goes with --mode custom/,
+    ],
+    [['subnet', 'set-dns', 'a', '--mode', 'custom', '--device-ip', 'x'], /--device-ip goes with/],
+    [['dns', 'add', 'nas.home.arpa', '10.59.7.10'], /missing --type A\|AAAA\|CNAME\|TXT/],
+    [['dns', 'add', 'n', 'v', '--type', 'MX'], /invalid --type "MX": expected A, AAAA, CNAME, TXT/],
+    [['dns', 'add', 'n', 'v', '--type', 'A', '--ttl', '5m'], /invalid --ttl "5m"/],
+    [
+      ['port-forward', 'add', '443', '10.59.7.2:443', '--proxy-protocol'],
+      /--proxy-protocol goes with --sni HOST or --fallback/,
+    ],
+    [['port-forward', 'remove', '443', '--hostname='], /--hostname needs a hostname/],
     [
       ['daemon', '-t', '203.0.113.5:8443'],
       /start-tunnel daemon runs on the server itself; drop --tunnel/,

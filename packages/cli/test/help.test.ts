@@ -21,7 +21,7 @@ function walk(node: CommandNode, path: string[] = []): [string[], CommandNode][]
 }
 
 describe('--help', () => {
-  it('the tree is issue 5 (plus port-forward update-label), issue 6, issue 14 (db, completions) and StartTunnel 1.5 (WAN, IPv6, kind, pinholes, HTTP redirect)', () => {
+  it('the tree is issue 5 (plus port-forward update-label), issue 6, issue 14 (db, completions) and StartTunnel 1.5 (WAN, IPv6, kind, pinholes, HTTP redirect, DNS, permissions)', () => {
     const leaves = walk(ROOT)
       .filter(([, n]) => n.kind === 'leaf')
       .map(([p]) => p.join(' '));
@@ -40,11 +40,17 @@ describe('--help', () => {
       'db apply',
       'db dump',
       'device add',
+      'device dns-key',
       'device list',
       'device remove',
+      'device set-auto-port-forward',
+      'device set-dns-injection',
       'device set-kind',
       'device set-wan',
       'device show-config',
+      'dns add',
+      'dns list',
+      'dns remove',
       'http-redirect list',
       'http-redirect set-enabled',
       'pinhole add',
@@ -61,6 +67,7 @@ describe('--help', () => {
       'subnet add',
       'subnet list',
       'subnet remove',
+      'subnet set-dns',
       'subnet set-ipv6',
       'subnet set-wan',
       'wan auto',
@@ -142,15 +149,15 @@ describe('--help', () => {
     assert.equal(
       await usage(['port-forward', 'add']),
       'start-tunnel port-forward add <SOURCE> <TARGET> [--protocol tcp|udp|both] [--label TEXT] ' +
-        '[--count N]'
+        '[--count N] [--sni HOST] [--fallback] [--proxy-protocol]'
     );
     assert.equal(
       await usage(['port-forward', 'set-enabled']),
-      'start-tunnel port-forward set-enabled <SOURCE> [--enabled|--no-enabled]'
+      'start-tunnel port-forward set-enabled <SOURCE> [--enabled|--no-enabled] [--hostname HOST]'
     );
     assert.equal(
       await usage(['port-forward', 'update-label']),
-      'start-tunnel port-forward update-label <SOURCE> [LABEL]'
+      'start-tunnel port-forward update-label <SOURCE> [LABEL] [--hostname HOST]'
     );
     assert.equal(
       await usage(['web', 'generate-certificate']),
@@ -188,6 +195,15 @@ describe('--help', () => {
     assert.equal(
       await usage(['http-redirect', 'set-enabled']),
       'start-tunnel http-redirect set-enabled <IP> [--enabled|--no-enabled]'
+    );
+    assert.equal(
+      await usage(['subnet', 'set-dns']),
+      'start-tunnel subnet set-dns <SUBNET> --mode default|device|custom [--device-ip IP] ' +
+        '[--server IP[:PORT]]'
+    );
+    assert.equal(
+      await usage(['dns', 'add']),
+      'start-tunnel dns add <NAME> <VALUE> --type A|AAAA|CNAME|TXT [--ttl SECONDS]'
     );
     assert.equal(
       await usage(['daemon']),

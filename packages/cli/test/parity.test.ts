@@ -213,8 +213,17 @@ describe('completions', () => {
     assert.deepEqual(complete(script, ['start-tunnel', 'su']), ['subnet']);
     assert.deepEqual(complete(script, ['start-tunnel', '--format', 'json', 'd']), [
       'device',
+      'dns',
       'db',
       'daemon',
+    ]);
+    assert.deepEqual(complete(script, ['start-tunnel', 'pinhole', 's']), ['set-enabled']);
+    assert.deepEqual(complete(script, ['start-tunnel', 'device', 'set-kind', 'a', 'b', '--k']), [
+      '--kind',
+    ]);
+    assert.deepEqual(complete(script, ['start-tunnel', 'device', 'add', '--kind', '']), [
+      'client',
+      'server',
     ]);
     assert.deepEqual(complete(script, ['start-tunnel', 'db', '']), ['dump', 'apply']);
     assert.deepEqual(complete(script, ['start-tunnel', 'port-forward', 'add', '80', 'x', '--c']), [

@@ -133,7 +133,7 @@ describe('a session against the real daemon', () => {
     );
     assert.match(
       await ok(['port-forward', 'list']),
-      /^203\.0\.113\.7:8080 +10\.59\.7\.2:80 +tcp +yes +0 +0 B +web$/m
+      /^203\.0\.113\.7:8080 +- +10\.59\.7\.2:80 +tcp +yes +0 +0 B +web$/m
     );
     assert.match(
       await ok(['port-forward', 'set-enabled', '203.0.113.7:8080']),
@@ -220,6 +220,45 @@ describe('a session against the real daemon', () => {
     const refused = await cli(['pinhole', 'add', '2001:db8:7::a3b:70a', '443'], env);
     assert.ok(isOneLineError(refused), refused.stderr);
     assert.match(refused.stderr, /is not a device address on any IPv6-enabled subnet/);
+    // the gateway's DNS: records, where the rest goes, what a device may publish
+    assert.equal(
+      await ok(['dns', 'add', 'nas.home.arpa', '10.59.7.10', '--type', 'a']),
+      'Added DNS record nas.home.arpa A 10.59.7.10 (TTL 300)\n'
+    );
+    assert.match(await ok(['dns', 'list']), /^nas\.home\.arpa +A +10\.59\.7\.10 +300 +manual$/m);
+    assert.equal(
+      await ok(['subnet', 'set-dns', '10.59.7.1/24', '--mode', 'custom', '--server', '9.9.9.9']),
+      'Subnet 10.59.7.1/24 resolves names through 9.9.9.9:53\n'
+    );
+    assert.equal(
+      await ok(['subnet', '10.59.7.1/24', 'set-dns', '--mode', 'default']),
+      "Subnet 10.59.7.1/24 resolves names through the server's resolvers\n"
+    );
+    assert.equal(
+      await ok(['device', 'set-dns-injection', '10.59.7.1/24', '10.59.7.10', '--enabled']),
+      'Device 10.59.7.10 may publish its own DNS records\n'
+    );
+    assert.match(
+      await ok(['device', 'dns-key', '10.59.7.1/24', '10.59.7.10']),
+      /^Server: +10\.59\.7\.1$/m
+    );
+    assert.equal(
+      await ok(['dns', 'remove', 'nas.home.arpa']),
+      'Removed 1 DNS record of nas.home.arpa\n'
+    );
+    // one TCP port shared by hostname
+    assert.match(
+      await ok(['port-forward', 'add', '203.0.113.7:443', '10.59.7.10:443', '--sni', 'a.example']),
+      /^Added port forward 203\.0\.113\.7:443 for a\.example -> 10\.59\.7\.10:443 \(tcp\)/
+    );
+    assert.match(
+      await ok(['port-forward', 'list']),
+      /^203\.0\.113\.7:443 +a\.example +10\.59\.7\.10:443 +tcp +yes/m
+    );
+    assert.equal(
+      await ok(['port-forward', 'remove', '203.0.113.7:443', '--hostname', 'a.example']),
+      'Removed port forward 203.0.113.7:443 for a.example\n'
+    );
     assert.equal(
       await ok(['device', 'remove', '10.59.7.1/24', '10.59.7.10']),
       'Removed device 10.59.7.10 from 10.59.7.1/24\n'

@@ -87,7 +87,7 @@ export function optionChoices(root: GroupNode): Map<string, string[]> {
     for (const [name, def] of Object.entries(node.args)) {
       const hint = def.valueHint;
       if (def.type !== 'string' || !hint?.includes('|') || choices.has(`--${name}`)) continue;
-      if (/^[a-z0-9|-]+$/.test(hint)) choices.set(`--${name}`, hint.split('|'));
+      if (/^[A-Za-z0-9|-]+$/.test(hint)) choices.set(`--${name}`, hint.split('|'));
     }
   };
   walk(root);

@@ -11,7 +11,11 @@
  * a terminal QR code (`--qr`). Methods `device.list {subnet}`,
  * `device.add {subnet, name, ip?, publicKey?, kind?}`, `device.remove {subnet, ip}`,
  * `device.show-config {subnet, ip, endpoint?}`, `device.set-kind {subnet, ip, kind}`,
- * `device.set-wan {subnet, ip, wanIp}`.
+ * `device.set-wan {subnet, ip, wanIp}`; and what a device may do itself,
+ * `set-dns-injection` and `set-auto-port-forward` with StartTunnel's presence flag (no
+ * `--enabled`: off), `device.set-dns-injection {subnet, ip, enabled}`,
+ * `device.set-auto-port-forward {subnet, ip, enabled}`, plus `dns-key` (ours: the TSIG key it
+ * signs its DNS updates with), `device.dns-key {subnet, ip}`.
  * @module
  */
 
@@ -22,6 +26,7 @@ import {
   choiceOf,
   clean,
   deviceState,
+  fields,
   formatAge,
   formatBytes,
   ONLINE_WINDOW_TEXT,
@@ -52,8 +57,8 @@ const list = leaf('list', {
     'quiet now) or never (no handshake yet). ENDPOINT is where the device was last seen, WAN ' +
     "the public address it leaves by: its own, its subnet's, else the default one. With --format " +
     'json: an array of objects with name, ip, publicKey, endpoint, lastHandshake (ISO 8601 or ' +
-    'null), rxBytes, txBytes, online, subnet, ownKey, kind, wanIp (its own), effectiveWanIp ' +
-    'and ipv6.',
+    'null), rxBytes, txBytes, online, subnet, ownKey, kind, wanIp (its own), effectiveWanIp, ' +
+    'ipv6, allowDnsInjection and allowAutoPortForward.',
   args: { subnet: SUBNET_ARG },
   examples: [
     'start-tunnel device list 10.59.7.1/24',
@@ -92,7 +97,8 @@ const add = leaf('add', {
     'pair and a preshared key, unless --public-key gives the public key of a pair the device ' +
     'made itself (wg genkey | wg pubkey): then the private key never leaves the device. ' +
     `Adding an IP that exists renames that device and keeps its keys and kind. ${KIND_TEXT} ` +
-    'With --format json: an object with name, ip, publicKey, subnet, ownKey, kind and ipv6. ' +
+    'With --format json: an object with name, ip, publicKey, subnet, ownKey, kind, ipv6, ' +
+    'allowDnsInjection and allowAutoPortForward. ' +
     'Then give the device its config: start-tunnel device show-config SUBNET IP.',
   args: {
     subnet: SUBNET_ARG,
@@ -209,7 +215,9 @@ const showConfig = leaf('show-config', {
 const setKind = leaf('set-kind', {
   description: 'Make a device a client or a server',
   details:
-    `${KIND_TEXT} Making a server a client removes every port forward and pinhole to it. ` +
+    `${KIND_TEXT} Setting the kind, even the same one, resets what the device may do itself ` +
+    '(set-dns-injection, set-auto-port-forward: a server both, a client neither); making a ' +
+    'server a client removes every port forward and pinhole to it. ' +
     'Give the device its config again (start-tunnel device show-config) so that it knows. ' +
     'With --format json: the device, as device add prints it.',
   args: {
@@ -272,9 +280,107 @@ const setWan = leaf('set-wan', {
   },
 });
 
+/** `--enabled` / `--no-enabled`, StartTunnel's presence flag: left out, it is off. */
+const ENABLED_ARG = (what: string) =>
+  ({
+    type: 'boolean',
+    description: `allow it to ${what}`,
+    negativeDescription: 'forbid it (the same as leaving the flag out)',
+  }) as const;
+
+const setDnsInjection = leaf('set-dns-injection', {
+  description: 'Let a device publish its own DNS records (--enabled), or not',
+  details:
+    "The device may then add, change and delete records of the subnets' resolvers with DNS " +
+    'UPDATE (RFC 2136) signed with its own key (start-tunnel device dns-key), as StartOS does ' +
+    'for its private domains and .local name; they show in start-tunnel dns list with the ' +
+    'device as their source. Servers may by default, clients not; setting the kind resets it. ' +
+    'As in StartTunnel, it is turned off unless --enabled is given. With --format json: an ' +
+    'object with ip and allowDnsInjection.',
+  args: { subnet: SUBNET_ARG, ip: IP_ARG, enabled: ENABLED_ARG('publish DNS records') },
+  examples: [
+    'start-tunnel device set-dns-injection 10.59.7.1/24 10.59.7.10 --enabled',
+    'start-tunnel device set-dns-injection 10.59.7.1/24 10.59.7.10 --no-enabled',
+  ],
+  async run(args, ctx) {
+    const r = await (await ctx.client()).call('device.set-dns-injection', {
+      subnet: args.subnet,
+      ip: args.ip,
+      enabled: args.enabled === true,
+    });
+    ctx.emit(
+      r,
+      `Device ${r.ip} ${r.allowDnsInjection ? 'may' : 'may not'} publish its own DNS records`
+    );
+  },
+});
+
+const setAutoPortForward = leaf('set-auto-port-forward', {
+  description: 'Let a device open its own port forwards (--enabled), or not',
+  details:
+    'The device may then ask the server for port forwards and pinholes to itself with PCP, ' +
+    'NAT-PMP or UPnP, as a home router allows (StartOS does); they are leased and show in ' +
+    'start-tunnel port-forward list as automatic. Turning it off removes those at once and ' +
+    'keeps the ones added by hand. Servers may by default, clients not; setting the kind ' +
+    'resets it. As in StartTunnel, it is turned off unless --enabled is given. With --format ' +
+    'json: an object with ip and allowAutoPortForward.',
+  args: { subnet: SUBNET_ARG, ip: IP_ARG, enabled: ENABLED_ARG('open port forwards') },
+  examples: [
+    'start-tunnel device set-auto-port-forward 10.59.7.1/24 10.59.7.10 --enabled',
+    'start-tunnel device set-auto-port-forward 10.59.7.1/24 10.59.7.10 --no-enabled',
+  ],
+  async run(args, ctx) {
+    const r = await (await ctx.client()).call('device.set-auto-port-forward', {
+      subnet: args.subnet,
+      ip: args.ip,
+      enabled: args.enabled === true,
+    });
+    ctx.emit(
+      r,
+      `Device ${r.ip} ${r.allowAutoPortForward ? 'may' : 'may not'} open its own port forwards`
+    );
+  },
+});
+
+const dnsKey = leaf('dns-key', {
+  description: 'Print the key a device signs its DNS updates with',
+  details:
+    'The TSIG key (HMAC-SHA256) the server expects on DNS UPDATE from this device, derived ' +
+    "from its preshared key, and the resolver to send the updates to (its subnet's gateway): " +
+    'what nsupdate -y takes. The device also needs start-tunnel device set-dns-injection ' +
+    '--enabled. With --format json: an object with keyName, algorithm, secret and server.',
+  args: { subnet: SUBNET_ARG, ip: IP_ARG },
+  examples: ['start-tunnel device dns-key 10.59.7.1/24 10.59.7.10'],
+  async run(args, ctx) {
+    const key = await (await ctx.client()).call('device.dns-key', {
+      subnet: args.subnet,
+      ip: args.ip,
+    });
+    ctx.emit(key, () =>
+      fields([
+        ['Key name', key.keyName],
+        ['Algorithm', key.algorithm],
+        ['Secret', key.secret],
+        ['Server', key.server],
+        ['nsupdate', `-y ${key.algorithm}:${key.keyName}:${key.secret} (server ${key.server})`],
+      ])
+    );
+  },
+});
+
 export const deviceCommand = group('device', {
   description: 'Devices: the WireGuard peers of a subnet, with their configs',
-  children: [list, add, remove, showConfig, setKind, setWan],
+  children: [
+    list,
+    add,
+    remove,
+    showConfig,
+    setKind,
+    setWan,
+    setDnsInjection,
+    setAutoPortForward,
+    dnsKey,
+  ],
   examples: [
     'start-tunnel device add 10.59.7.1/24 phone',
     'start-tunnel device show-config 10.59.7.1/24 10.59.7.2 --qr',

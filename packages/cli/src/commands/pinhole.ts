@@ -57,7 +57,8 @@ const list = leaf('list', {
   details:
     'PORTS are opened on ADDRESS, the IPv6 address of DEVICE; DEVICE PORTS are where they land ' +
     'on it. With --format json: an array of objects with gua, externalPort, internalPort, ' +
-    'count, label, enabled, subnet, ip (the IPv4 address of the device) and name.',
+    'count, label, enabled, subnet, ip (the IPv4 address of the device), name and auto (opened ' +
+    'by the device itself, PCP).',
   args: {},
   examples: ['start-tunnel pinhole list', 'start-tunnel pinhole list --format json'],
   async run(_args, ctx) {

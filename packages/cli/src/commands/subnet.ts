@@ -5,17 +5,18 @@
  * (https://github.com/Start9Labs/start-os/blob/v0.4.0-beta.9/core/src/tunnel/api.rs#L111-L139;
  * there the subnet is positional on the parent, `subnet <SUBNET> add <NAME>`; both that form
  * and ours, the subnet after the verb like every other argument, work), and 1.5's `set-wan
- * [--wan-ip IP]` and `set-ipv6 [--prefix P]`, each cleared by leaving the option out
+ * [--wan-ip IP]` and `set-ipv6 [--prefix P]`, each cleared by leaving the option out,
  * (https://github.com/Start9Labs/start-os/tree/master/core/startos/src/tunnel). Methods
  * `subnet.list`, `subnet.add {subnet, name}`, `subnet.remove {subnet}`,
- * `subnet.set-wan {subnet, wanIp}`, `subnet.set-ipv6 {subnet, prefix}`. The server
- * canonicalises `10.59.7.0/24` to `10.59.7.1/24` and validates; the CLI passes the text through.
+ * `subnet.set-wan {subnet, wanIp}`, `subnet.set-ipv6 {subnet, prefix}`, and `set-dns --mode …`,
+ * `subnet.set-dns {subnet, mode, deviceIp?, servers?}`. The server canonicalises `10.59.7.0/24`
+ * to `10.59.7.1/24` and validates; the CLI passes the text through.
  * @module
  */
 
 import { group, leaf, optional } from '../command.ts';
 import { UsageError } from '../errors.ts';
-import { clean, quoted, table } from '../format.ts';
+import { choiceOf, clean, quoted, table } from '../format.ts';
 
 export const SUBNET_ARG = {
   type: 'positional',
@@ -178,14 +179,77 @@ const setIpv6 = leaf('set-ipv6', {
   },
 });
 
+const DNS_MODES = ['default', 'device', 'custom'] as const;
+
+const setDns = leaf('set-dns', {
+  description: "Choose where a subnet's resolver sends the names it does not hold",
+  details:
+    'Devices ask the resolver on their gateway address (the DNS line of their config), which ' +
+    'answers the records of start-tunnel dns itself and forwards every other name: with ' +
+    "--mode default to the server's own resolvers, with --mode device to a device of the " +
+    'subnet (--device-ip, e.g. a Pi-hole), with --mode custom to one to three --server ' +
+    'addresses (IP or IP:PORT, port 53 when none). Devices need no new config. With --format ' +
+    'json: an object with subnet, mode, deviceIp and servers.',
+  args: {
+    subnet: SUBNET_ARG,
+    mode: {
+      type: 'string',
+      required: true,
+      valueHint: 'default|device|custom',
+      description: 'where names go',
+    },
+    'device-ip': {
+      type: 'string',
+      valueHint: 'IP',
+      description: 'with --mode device: the device that resolves',
+    },
+    server: {
+      type: 'string',
+      valueHint: 'IP[:PORT]',
+      description: 'with --mode custom: a resolver (repeatable, up to 3)',
+    },
+  },
+  examples: [
+    'start-tunnel subnet set-dns 10.59.7.1/24 --mode custom --server 9.9.9.9 --server 149.112.112.112',
+    'start-tunnel subnet set-dns 10.59.7.1/24 --mode device --device-ip 10.59.7.53',
+    'start-tunnel subnet set-dns 10.59.7.1/24 --mode default',
+  ],
+  async run(args, ctx) {
+    const mode = choiceOf('mode', args.mode, DNS_MODES);
+    const deviceIp = optional(args['device-ip']);
+    const servers = ctx.values('server');
+    if (mode !== 'device' && deviceIp !== undefined) {
+      throw new UsageError('--device-ip goes with --mode device');
+    }
+    if (mode !== 'custom' && servers.length > 0) {
+      throw new UsageError('--server goes with --mode custom');
+    }
+    const dns = await (await ctx.client()).call('subnet.set-dns', {
+      subnet: args.subnet,
+      mode,
+      ...(deviceIp !== undefined ? { deviceIp } : {}),
+      ...(mode === 'custom' ? { servers } : {}),
+    });
+    ctx.emit(dns, () => {
+      const where =
+        dns.mode === 'default'
+          ? "the server's resolvers"
+          : dns.mode === 'device'
+            ? `device ${clean(dns.deviceIp ?? '?')}`
+            : dns.servers.map(clean).join(', ');
+      return `Subnet ${dns.subnet} resolves names through ${where}`;
+    });
+  },
+});
+
 export const subnetCommand = group('subnet', {
   description: 'Subnets: isolated networks of devices, each with its gateway on the server',
   details:
     "StartTunnel's form with the subnet before the verb works too: `subnet SUBNET add NAME` " +
     'is `subnet add SUBNET NAME`, `subnet SUBNET remove` is `subnet remove SUBNET`, and so ' +
-    'for set-wan and set-ipv6.',
-  children: [list, add, remove, setWan, setIpv6],
-  parentArg: { name: 'SUBNET', verbs: ['add', 'remove', 'set-wan', 'set-ipv6'] },
+    'for set-wan, set-ipv6 and set-dns.',
+  children: [list, add, remove, setWan, setIpv6, setDns],
+  parentArg: { name: 'SUBNET', verbs: ['add', 'remove', 'set-wan', 'set-ipv6', 'set-dns'] },
   examples: [
     'start-tunnel subnet list',
     'start-tunnel subnet add 10.59.7.0/24 Home',
@@ -194,5 +258,6 @@ export const subnetCommand = group('subnet', {
     'start-tunnel subnet 10.59.7.1/24 remove',
     'start-tunnel subnet 10.59.7.1/24 set-wan --wan-ip 198.51.100.7',
     'start-tunnel subnet 10.59.7.1/24 set-ipv6 --prefix 2001:db8:7::/64',
+    'start-tunnel subnet 10.59.7.1/24 set-dns --mode custom --server 9.9.9.9',
   ],
 });
