@@ -5,10 +5,12 @@
  * targets, tables that scroll on a phone), the icon, and the client script. The script turns
  * every `form[data-rpc]` into a JSON-RPC call to `/rpc/v0` (fields become params, an empty
  * `data-empty="null"` field sends null; errors show in the form's alert and mark the field the
- * server named; a result's `warnings` are shown after the reload) and refreshes
- * `tbody[data-poll]` rows every few seconds (device status and forward counters). It uses no
- * framework and no inline code, so the Content-Security-Policy can forbid inline scripts and
- * styles altogether.
+ * server named; a result's `warnings` are shown after the reload), refreshes `tbody[data-poll]`
+ * rows every few seconds (device status, forward counters, lease ends; a row is found by the
+ * values of the fields `data-key` lists, so SNI routes sharing one source stay apart), and
+ * fetches a secret only while its `details[data-secret]` is open (a device's DNS key: never in
+ * the page's HTML, cleared again on close). It uses no framework and no inline code, so the
+ * Content-Security-Policy can forbid inline scripts and styles altogether.
  * @module
  */
 
@@ -51,6 +53,9 @@ form.inline { display: inline; }
 label { display: grid; grid-template-columns: minmax(0, 1fr); gap: .25rem; font-weight: 600;
   min-width: 0; }
 label small, .hint { font-weight: 400; color: var(--muted); }
+label.check { display: flex; flex-wrap: wrap; align-items: center; gap: .25rem .5rem; }
+label.check input { min-height: 0; width: 1.5rem; height: 1.5rem; margin: 0; }
+label.check small { flex-basis: 100%; }
 input, select, textarea, button { font: inherit; min-height: 44px; padding: .5rem .75rem;
   border: 1px solid var(--line); border-radius: 6px; background: var(--bg); color: var(--fg); }
 textarea { min-height: 6rem; font-family: ui-monospace, monospace; font-size: .85rem; }
@@ -73,6 +78,13 @@ details.change > summary { cursor: pointer; color: var(--accent); padding: .6rem
 form.stack { display: grid; gap: .5rem; margin: 0 0 .5rem; min-width: 15rem; white-space: normal; }
 td .hint, td small { font-size: .85rem; }
 .online { color: var(--ok); font-weight: 600; }
+button.switch { min-width: 4.5rem; border-radius: 999px; background: var(--bg); color: var(--muted);
+  border-color: var(--line); }
+button.switch[aria-checked="true"] { background: var(--ok); border-color: var(--ok); color: var(--bg); }
+.tag { display: inline-block; padding: 0 .5rem; border: 1px solid var(--line); border-radius: 999px;
+  font-size: .8rem; font-weight: 600; color: var(--muted); white-space: nowrap; }
+pre.secret { white-space: pre-wrap; overflow-wrap: anywhere; margin: .5rem 0; min-width: 0; }
+pre.secret:empty { display: none; }
 .offline { color: var(--muted); }
 dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: .25rem 1rem; }
 dl.facts dt { color: var(--muted); }
@@ -246,15 +258,33 @@ export const PANEL_JS = `'use strict';
     return Math.floor(s / 86400) + ' d ago';
   }
 
+  function until(iso) {
+    if (!iso) return 'permanent';
+    var s = Math.round((Date.parse(iso) - Date.now()) / 1000);
+    if (s <= 0) return 'ending now';
+    if (s < 60) return 'in ' + s + ' s';
+    if (s < 3600) return 'in ' + Math.ceil(s / 60) + ' min';
+    if (s < 86400) return 'in ' + Math.floor(s / 3600) + ' h';
+    return 'in ' + Math.floor(s / 86400) + ' d';
+  }
+
   function render(cell, value) {
     var format = cell.dataset.format;
     if (format === 'bytes') cell.textContent = bytes(value);
     else if (format === 'ago') cell.textContent = ago(value);
+    else if (format === 'lease') cell.textContent = until(value);
     else if (format === 'online') {
       cell.textContent = value ? 'Online' : 'Offline';
       cell.className = value ? 'online' : 'offline';
     } else if (format === 'count') cell.textContent = String(value);
     else cell.textContent = value == null ? '' : String(value);
+  }
+
+  /** A row's key: the values of the fields data-key lists, empty ones left out. */
+  function keyOf(row, fields) {
+    return fields.split(' ').map(function (f) { return row[f]; }).filter(function (v) {
+      return v !== null && v !== undefined && v !== '';
+    }).join(' ');
   }
 
   function poll() {
@@ -263,7 +293,7 @@ export const PANEL_JS = `'use strict';
       var params = body.dataset.params ? JSON.parse(body.dataset.params) : {};
       rpc(body.dataset.poll, params).then(function (rows) {
         rows.forEach(function (row) {
-          var tr = body.querySelector('tr[data-key="' + CSS.escape(String(row[body.dataset.key])) + '"]');
+          var tr = body.querySelector('tr[data-key="' + CSS.escape(keyOf(row, body.dataset.key)) + '"]');
           if (!tr) return;
           Array.prototype.forEach.call(tr.querySelectorAll('[data-field]'), function (cell) {
             render(cell, row[cell.dataset.field]);
@@ -274,6 +304,23 @@ export const PANEL_JS = `'use strict';
       }, function () { /* keep the last values; the next poll retries */ });
     });
   }
+
+  // toggle does not bubble: caught on the way down
+  document.addEventListener('toggle', function (ev) {
+    var box = ev.target;
+    if (!box.dataset || !box.dataset.secret) return;
+    var out = box.querySelector('[data-slot]');
+    var alert = alertOf(box);
+    out.textContent = '';
+    alert.textContent = '';
+    if (!box.open) return;
+    rpc(box.dataset.secret, JSON.parse(box.dataset.params || '{}')).then(function (r) {
+      if (!box.open) return;
+      out.textContent = box.dataset.template.replace(/\\{(\\w+)\\}/g, function (m, name) {
+        return r[name] == null ? '' : String(r[name]);
+      });
+    }, function (err) { alert.textContent = err.message; });
+  }, true);
 
   document.addEventListener('DOMContentLoaded', function () {
     try {
@@ -287,9 +334,8 @@ export const PANEL_JS = `'use strict';
         box.scrollIntoView({ block: 'nearest' });
       }
     } catch (e) { /* private mode */ }
-    Array.prototype.forEach.call(document.querySelectorAll('[data-format="ago"]'), function (c) {
-      render(c, c.dataset.value);
-    });
+    var timed = document.querySelectorAll('[data-format="ago"], [data-format="lease"]');
+    Array.prototype.forEach.call(timed, function (c) { render(c, c.dataset.value); });
     if (document.querySelector('tbody[data-poll]')) setInterval(poll, 5000);
   });
 })();
