@@ -52,6 +52,8 @@ const WAN: InterfaceAddress[] = [
 export interface KitTunnel {
   tunnel: Tunnel;
   dataplane: MemoryDataplane;
+  /** Lease ends of automatic entries by `leaseKey` (the server keeps them; tests set them). */
+  leases: Map<string, string>;
 }
 
 /** Registers the real tunnel methods on an in-memory state with the subnet 10.59.7.1/24. */
@@ -71,6 +73,7 @@ export function realTunnel(d: RpcDispatcher, clock: Clock): KitTunnel {
     return { ...real, privateKey: PLANTED_DEVICE_KEY, publicKey: publicFromPlanted() };
   };
   const dataplane = new MemoryDataplane();
+  const leases = new Map<string, string>();
   const tunnel = new Tunnel({
     store: new MemoryStateStore(state),
     dataplane,
@@ -81,10 +84,11 @@ export function realTunnel(d: RpcDispatcher, clock: Clock): KitTunnel {
     log: () => {},
     // as if the host had an IPv6 default route: `subnet.set-ipv6` refuses a prefix without one
     ipv6DefaultRoute: () => true,
+    leases: { expiresAt: (key) => leases.get(key) ?? null },
   });
   registerTunnelMethods(d, tunnel, '0.1.0');
   registerGatewayMethods(d, tunnel);
-  return { tunnel, dataplane };
+  return { tunnel, dataplane, leases };
 }
 
 function publicFromPlanted(): string {

@@ -149,9 +149,9 @@ describe('the panel in Chromium', { skip: CHROMIUM ? false : 'chromium is not in
     await add.getByLabel('Label').fill('web');
     await add.getByLabel('Public port').fill('8443');
     await add.getByLabel('Device and port').fill('10.59.42.2:443');
-    await add.getByLabel('Protocol').selectOption('tcp');
+    await add.getByLabel(/^Protocol/).selectOption('tcp');
     await add.getByRole('button', { name: 'Add forward' }).click();
-    const row = page.locator('tr[data-key="8443"]');
+    const row = page.locator('tr[data-key="dnat 8443"]');
     await row.getByRole('cell', { name: /^(Protocol )?TCP$/ }).waitFor();
     await row.getByRole('button', { name: 'Disable forward 8443' }).click();
     await row.getByRole('button', { name: 'Enable forward 8443' }).waitFor();
@@ -227,7 +227,7 @@ describe('the panel in Chromium', { skip: CHROMIUM ? false : 'chromium is not in
   it('opens a pinhole on the server, then making it a client closes it', async () => {
     await nav('Port forwards').click();
     await page.waitForURL(`${base}/forwards`);
-    await page.locator('tr[data-key="8443"]').getByText('all WAN addresses').waitFor();
+    await page.locator('tr[data-key="dnat 8443"]').getByText('all WAN addresses').waitFor();
     const add = page.locator('form[data-rpc="pinhole.add"]');
     await add
       .getByLabel('Device', { exact: false })

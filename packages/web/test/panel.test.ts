@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { leaseKey, mapAuto } from '@start-tunnel/tunnel';
 import { generateSigningKey, hashPassword, signatureContext, signRequest } from '../src/index.ts';
 import { generateCertificate } from '../src/tls.ts';
 import {
@@ -235,10 +236,13 @@ describe('panel pages', () => {
       { cookie }
     );
     const html = await (await get(k, '/forwards', cookie)).text();
-    assert.match(html, /<tbody role="rowgroup" data-poll="port-forward\.list" data-key="source">/);
-    assert.match(html, /<td role="cell" data-label="Protocol">TCP<\/td>/);
+    assert.match(
+      html,
+      /<tbody role="rowgroup" data-poll="port-forward\.list" data-key="kind source hostname">/
+    );
+    assert.match(rowOf(html, 'dnat 8443'), /<td role="cell" data-label="Protocol">TCP<\/td>/);
     assert.match(html, /name="enabled" value="false" data-type="boolean"/);
-    assert.match(html, /<select name="protocol"><option value="both">TCP and UDP/);
+    assert.match(html, /<select name="protocol" data-optional><option value="">TCP and UDP/);
     assert.match(html, /data-field="packets" data-format="count">0</);
   });
 
@@ -252,8 +256,129 @@ describe('panel pages', () => {
     await c('port-forward.add', { source: '8443', target: '10.59.7.3:443' });
     const html = await (await get(k, '/forwards', cookie)).text();
     assert.match(html, /<th role="columnheader" scope="col">Answers on<\/th>/);
-    assert.match(rowOf(html, '2222'), /data-label="Answers on">all WAN addresses</);
-    assert.match(rowOf(html, '8443'), /data-label="Answers on"><code>203\.0\.113\.9<\/code>/);
+    assert.match(rowOf(html, 'dnat 2222'), /data-label="Answers on">all WAN addresses</);
+    assert.match(rowOf(html, 'dnat 8443'), /data-label="Answers on"><code>203\.0\.113\.9<\/code>/);
+  });
+
+  it('group SNI routes under their port, the fallback marked, each route changed on its own', async () => {
+    const { k, cookie } = await loggedIn();
+    const c = (m: string, p: unknown) => call(k, m, p, { cookie });
+    await c('device.add', { subnet: '10.59.7.1/24', name: 'srv', kind: 'server' });
+    await c('device.add', { subnet: '10.59.7.1/24', name: 'nas', kind: 'server' });
+    const added = await c('port-forward.add', {
+      source: '443',
+      target: '10.59.7.2:443',
+      sni: ['b.example', 'a.example'],
+      fallback: true,
+      proxyProtocol: true,
+      label: 'sites',
+    });
+    assert.equal(added.body.error, undefined);
+    await c('port-forward.set-enabled', { source: '443', hostname: 'b.example', enabled: false });
+    await c('port-forward.add', { source: '8443', target: '10.59.7.3:443' });
+    const html = await (await get(k, '/forwards', cookie)).text();
+    assert.match(html, /<h3>Port <code>443<\/code> by TLS hostname/);
+    const a = rowOf(html, 'sni 443 a.example');
+    assert.match(
+      a,
+      /data-label="Route" class="wrap"><code>a\.example<\/code> → <code>10\.59\.7\.2:443<\/code> <small class="hint">srv<\/small>/
+    );
+    assert.match(a, /data-label="PROXY protocol">PROXY v2</);
+    assert.match(
+      a,
+      /data-rpc="port-forward\.update-label"[^>]*>\n<input type="hidden" name="source" value="443"><input type="hidden" name="hostname" value="a\.example"><span class="actions"><input name="label" value="sites"/
+    );
+    assert.match(
+      a,
+      /data-rpc="port-forward\.remove"[^>]*data-confirm="Remove the route of a\.example on port 443\?">\n<input type="hidden" name="source" value="443"><input type="hidden" name="hostname" value="a\.example">/
+    );
+    assert.match(
+      rowOf(html, 'sni 443 b.example'),
+      /name="hostname" value="b\.example"><input type="hidden" name="enabled" value="true" data-type="boolean"><button[^>]*aria-label="Enable route b\.example on 443">Disabled: enable/
+    );
+    const fallback = rowOf(html, 'sni 443');
+    assert.match(
+      fallback,
+      /<span class="tag">Fallback<\/span> any other hostname → <code>10\.59\.7\.2:443/
+    );
+    assert.match(
+      fallback,
+      /name="hostname" value=""><input type="hidden" name="enabled" value="false"/
+    );
+    assert.doesNotMatch(
+      fallback,
+      /data-rpc="port-forward\.remove"/,
+      'a fallback goes with its port'
+    );
+    assert.match(
+      html,
+      /data-confirm="Remove port 443 with its 3 route\(s\), the fallback included\?[^"]*">\n<input type="hidden" name="source" value="443"><button/
+    );
+    assert.match(rowOf(html, 'dnat 8443'), /data-label="Target"><code>10\.59\.7\.3:443/);
+    assert.equal(rowOf(html, 'dnat 443'), '', 'routes are not plain forwards');
+    assert.match(html, /<input name="sni" data-type="list" data-optional/);
+    assert.match(html, /<input type="checkbox" name="fallback">/);
+    assert.match(html, /<input type="checkbox" name="proxyProtocol">/);
+  });
+
+  it('show automatic forwards apart with their lease end, and tag automatic pinholes', async () => {
+    const { k, cookie } = await loggedIn();
+    const c = (m: string, p: unknown) => call(k, m, p, { cookie });
+    const { tunnel, leases } = k.tunnel;
+    const env = { now: () => new Date(k.clock.ms) };
+    await c('subnet.set-ipv6', { subnet: '10.59.7.1/24', prefix: '2001:db8:7::/64' });
+    await c('device.add', { subnet: '10.59.7.1/24', name: 'srv', kind: 'server' });
+    await c('port-forward.add', { source: '2222', target: '10.59.7.2:22' });
+    await c('pinhole.add', { gua: '2001:db8:7::a3b:702', externalPort: 22 });
+    const map = (family: 4 | 6, port: number, description: string) =>
+      tunnel.change((s) => ({
+        state: mapAuto(s, env, {
+          device: family === 4 ? '10.59.7.2' : '2001:db8:7::a3b:702',
+          family,
+          protocol: 'both',
+          internalPort: port,
+          externalPort: 0,
+          count: 1,
+          description,
+        }).state,
+        result: null,
+      }));
+    await map(4, 8080, 'nas web');
+    await map(6, 8443, '');
+    leases.set(leaseKey('forward', '8080'), '2026-03-01T13:00:00.000Z');
+    await c('port-forward.add', { source: '443', target: '10.59.7.2:443', sni: ['c.example'] });
+    await tunnel.change((s) => {
+      const port = structuredClone(s.sni['443']!);
+      port.routes['c.example']!.auto = true;
+      return { state: { ...s, sni: { ...s.sni, '443': port } }, result: null };
+    });
+    const html = await (await get(k, '/forwards', cookie)).text();
+    const manual = html.slice(html.indexOf('id="h-manual"'), html.indexOf('id="h-auto"'));
+    assert.ok(rowOf(manual, 'dnat 2222'));
+    assert.equal(rowOf(manual, 'dnat 8080'), '', 'automatic ones are not manual');
+    assert.doesNotMatch(manual, /c\.example/);
+    const auto = html.slice(html.indexOf('id="h-auto"'), html.indexOf('id="h-pinholes"'));
+    assert.match(
+      auto,
+      /<tbody role="rowgroup" data-poll="port-forward\.list" data-key="kind source hostname">/
+    );
+    const web = rowOf(auto, 'dnat 8080');
+    assert.match(web, /data-label="Device">srv <small class="hint">10\.59\.7\.2</);
+    assert.match(web, /data-label="Label">nas web</);
+    assert.match(
+      web,
+      /data-label="Lease ends" data-field="expiresAt" data-format="lease" data-value="2026-03-01T13:00:00\.000Z"><time datetime="2026-03-01T13:00:00\.000Z">2026-03-01 13:00:00 UTC/
+    );
+    assert.match(web, /aria-label="Disable forward 8080"/);
+    const route = rowOf(auto, 'sni 443 c.example');
+    assert.match(route, /<code>c\.example<\/code> → <code>10\.59\.7\.2:443/);
+    assert.match(route, /data-value="">permanent</);
+    const pinholes = html.slice(html.indexOf('id="h-pinholes"'));
+    assert.match(
+      rowOf(pinholes, '[2001:db8:7::a3b:702]:8443'),
+      /<span class="tag">Automatic<\/span>/
+    );
+    assert.doesNotMatch(rowOf(pinholes, '[2001:db8:7::a3b:702]:22'), /Automatic/);
   });
 
   it('list IPv6 pinholes with enable/disable, relabel and remove, and open one on a device with an IPv6 address', async () => {

@@ -5,7 +5,8 @@
  * no NAT here: a device on a subnet with a prefix has its own global address, and the firewall
  * lets nothing in to it except through a pinhole, `count` ports from `externalPort` on that
  * address, optionally sent on to other ports of the device. Each row can be enabled or
- * disabled, relabelled and removed; the add form picks a device that has an IPv6 address.
+ * disabled, relabelled and removed; the add form picks a device that has an IPv6 address. A
+ * pinhole a device opened itself (PCP, while its Auto-publish is on) is tagged Automatic.
  * @module
  */
 
@@ -27,7 +28,7 @@ function row(p: PinholeInfo): Html {
   const key = { gua: p.gua, externalPort: p.externalPort };
   const name = nameOf(p);
   return html`<tr data-key="${name}">
-<td>${p.name} <small class="hint">${p.ip}</small></td><td><code>${p.gua}</code></td>
+<td>${p.name} <small class="hint">${p.ip}</small>${p.auto ? html` <span class="tag">Automatic</span>` : ''}</td><td><code>${p.gua}</code></td>
 <td>${span(p.externalPort, p.count)}</td><td>${span(p.internalPort, p.count)}</td>
 <td>${rpcForm(
     'pinhole.update-label',

@@ -30,6 +30,7 @@ import QRCode from 'qrcode';
 import { type AppDeps, contextOf, sessionOf, type WebContext, type WebEnv } from '../http.ts';
 import type { SessionInfo } from '../session.ts';
 import { PANEL_CSS, PANEL_ICON, PANEL_JS } from './assets.ts';
+import { automaticSection } from './automatic.ts';
 import { type ConfigParams, configPage, devicesPage } from './devices.ts';
 import { forwardsPage } from './forwards.ts';
 import { type Html, html, raw } from './html.ts';
@@ -215,10 +216,9 @@ export function registerPanel(app: Hono<WebEnv>, deps: AppDeps): void {
         const list = await load<DeviceInfo[]>(deps, ctx, 'device.list', { subnet: s.subnet });
         if (list.ok) devices.push(...list.value);
       }
-      const content = html`${forwardsPage(
-        forwards,
-        devices.map((d) => d.ip)
-      )}${pinholesSection(pinholes, devices)}`;
+      const content = html`${forwardsPage(forwards, devices)}
+${automaticSection(forwards, devices)}
+${pinholesSection(pinholes, devices)}`;
       return send(c, page('Port forwards', '/forwards', content), HTML);
     })
   );
