@@ -8,10 +8,10 @@
  *
  * The device sees the visitor's real address in one of two ways. Transparently (the default):
  * the backend connection leaves from the visitor's own address and port (ip(7) IP_TRANSPARENT,
- * in wg-core's addon, with `mark` as SO_MARK), and the kernel hands the device's replies back to
- * that socket (https://docs.kernel.org/networking/tproxy.html: an nft `socket transparent 1`
- * rule in prerouting sets a mark that a policy rule routes to a table where every address is
- * local). If that connect fails the visitor is closed: a plain connect would make WAN visitors
+ * in wg-core's addon, with `mark`, if any, as SO_MARK), and the kernel hands the device's
+ * replies back to that socket (https://docs.kernel.org/networking/tproxy.html: an nft
+ * `socket transparent 1` rule in prerouting sets {@link SNI_DIVERT_MARK}, which a policy rule
+ * routes to a table where every address is local). If that connect fails the visitor is closed: a plain connect would make WAN visitors
  * look local to the device. Or, per route, with `proxyProtocol`: an ordinary connection from this
  * host that starts with a PROXY protocol v2 header carrying the visitor's address
  * (https://www.haproxy.org/download/2.9/doc/proxy-protocol.txt).
@@ -70,7 +70,11 @@ export interface SniProxyOptions {
   connectTimeoutMs?: number;
   /** Connect from the visitor's address with IP_TRANSPARENT (default true; needs root). */
   transparent?: boolean;
-  /** SO_MARK of the transparent backend socket (default 0x540001; 0 sets none). */
+  /**
+   * SO_MARK of the transparent backend socket (default 0: none). Never the mark that the
+   * prerouting rule sets for the replies: the policy rule would route the socket's own SYN to
+   * the local table, and the connect would never leave the host.
+   */
   mark?: number;
 }
 
@@ -80,7 +84,8 @@ export const SNI_MAX_HELLO = 16_384;
 export const SNI_MAX_CONNECTIONS = 1_024;
 export const SNI_RETRY_MS = 5_000;
 export const SNI_CONNECT_TIMEOUT_MS = 5_000;
-export const SNI_MARK = 0x540001;
+/** The mark the kernel side puts on replies to transparent sockets (not for the sockets). */
+export const SNI_DIVERT_MARK = 0x540001;
 /** TCP keepalive idle time on both legs. */
 const KEEPALIVE_MS = 60_000;
 /** At most one log line per kind of refusal in this long; the rest are counted. */
@@ -140,7 +145,7 @@ export class SniProxy {
     this.#retryMs = opts.retryMs ?? SNI_RETRY_MS;
     this.#connectTimeoutMs = opts.connectTimeoutMs ?? SNI_CONNECT_TIMEOUT_MS;
     this.#transparent = opts.transparent ?? true;
-    this.#mark = opts.mark ?? SNI_MARK;
+    this.#mark = opts.mark ?? 0;
   }
 
   /**
