@@ -62,8 +62,9 @@ export class FakePortMapHost implements PortMapHost {
     return null;
   }
 
-  externalIp(device: string): string | null {
-    return this.devices.has(device) ? this.externalIpOf : null;
+  /** The same public address for every device (and for a stranger asking). */
+  externalIp(_device: string): string | null {
+    return this.externalIpOf;
   }
 
   async map(req: MapRequest): Promise<MapResult> {
