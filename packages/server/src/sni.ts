@@ -139,13 +139,22 @@ export class SniProxy {
         opts.log(line);
       } catch {}
     };
-    this.#helloTimeoutMs = opts.helloTimeoutMs ?? SNI_HELLO_TIMEOUT_MS;
-    this.#maxHello = opts.maxHello ?? SNI_MAX_HELLO;
-    this.#maxConnections = opts.maxConnections ?? SNI_MAX_CONNECTIONS;
-    this.#retryMs = opts.retryMs ?? SNI_RETRY_MS;
-    this.#connectTimeoutMs = opts.connectTimeoutMs ?? SNI_CONNECT_TIMEOUT_MS;
+    this.#helloTimeoutMs = option('helloTimeoutMs', opts.helloTimeoutMs, SNI_HELLO_TIMEOUT_MS);
+    // a ClientHello needs at least one record header and the handshake header
+    this.#maxHello = option('maxHello', opts.maxHello, SNI_MAX_HELLO, 9);
+    this.#maxConnections = option('maxConnections', opts.maxConnections, SNI_MAX_CONNECTIONS);
+    this.#retryMs = option('retryMs', opts.retryMs, SNI_RETRY_MS);
+    // the addon's bound on a connect that holds one of libuv's pool threads
+    const most = 120_000;
+    this.#connectTimeoutMs = option(
+      'connectTimeoutMs',
+      opts.connectTimeoutMs,
+      SNI_CONNECT_TIMEOUT_MS,
+      1,
+      most
+    );
     this.#transparent = opts.transparent ?? true;
-    this.#mark = opts.mark ?? 0;
+    this.#mark = option('mark', opts.mark, 0, 0, 0xffff_ffff);
   }
 
   /**
@@ -470,6 +479,21 @@ export class SniProxy {
     backend.pipe(client);
     client.resume();
   }
+}
+
+/** An integer option in `min..max`, or its default when absent; a TypeError names it. */
+function option(
+  name: string,
+  value: number | undefined,
+  fallback: number,
+  min = 1,
+  max = 2 ** 31 - 1
+): number {
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new TypeError(`Invalid ${name}: '${String(value)}' is not an integer in ${min}..${max}`);
+  }
+  return value;
 }
 
 /** Closes a connection's both legs now. */

@@ -496,6 +496,18 @@ describe('SniProxy on loopback', () => {
   });
 });
 
+describe('SniProxy options', () => {
+  it('refuses a limit that is not a positive integer, naming it', () => {
+    const log = () => {};
+    assert.throws(() => new SniProxy({ log, maxHello: 8 }), /Invalid maxHello: '8'/);
+    assert.throws(() => new SniProxy({ log, helloTimeoutMs: 0 }), /Invalid helloTimeoutMs/);
+    assert.throws(() => new SniProxy({ log, maxConnections: 1.5 }), /Invalid maxConnections/);
+    assert.throws(() => new SniProxy({ log, connectTimeoutMs: 120_001 }), /connectTimeoutMs/);
+    assert.throws(() => new SniProxy({ log, mark: -1 }), /Invalid mark: '-1'/);
+    assert.doesNotThrow(() => new SniProxy({ log, mark: 0, maxHello: 9 }));
+  });
+});
+
 describe('connectTransparent on loopback', {
   skip: process.getuid?.() !== 0 ? 'needs root (IP_TRANSPARENT)' : false,
 }, () => {
