@@ -2,8 +2,18 @@
 /**
  * The default backend: node:crypto (OpenSSL) for ChaCha20-Poly1305, X25519, BLAKE2s-256 and
  * HMAC-BLAKE2s; @noble only for keyed BLAKE2s and XChaCha20-Poly1305, which OpenSSL 3.0 lacks
- * (`createHash('blake2s256', {key})` silently ignores the key). Keys move in and out of OpenSSL
- * as JWK, which needs no DER encoding or parsing on either side.
+ * (`createHash('blake2s256', {key})` silently ignores the key).
+ *
+ * X25519 keys: a private key is 32 random bytes, clamped (RFC 7748 §5; wireguard-go
+ * `newPrivateKey` does the same), loaded into OpenSSL as a JWK (RFC 8037 §2), which derives the
+ * public key; the public key is read back from the JWK export of that same KeyObject. Never
+ * `generateKeyPairSync('x25519')` then a JWK export: on Node 20 the export holds the key's mutex
+ * while it allocates JS strings, and a garbage collection there that finalizes the key-generation
+ * job (which shares that mutex) deadlocks the thread for good (seen on Node 20.20 after 3,000 to
+ * 50,000 keys in a row, not in every run; `test/crypto-keygen.helper.ts`). A PKCS#8 import
+ * (RFC 8410 §7) is the fallback for a Node that refuses the placeholder `x` of a private JWK, and
+ * only that: OpenSSL 3.0 parses the DER ten times slower than a JWK (≈400 µs against ≈35 µs per
+ * key on 2 vCPUs).
  * @module
  */
 
@@ -15,7 +25,6 @@ import {
   createPrivateKey,
   createPublicKey,
   diffieHellman,
-  generateKeyPairSync,
   type KeyObject,
   randomFillSync,
 } from 'node:crypto';
@@ -31,6 +40,8 @@ import { nobleMac, nobleXaeadOpen, nobleXaeadSeal } from './crypto-noble.ts';
 
 const AEAD = 'chacha20-poly1305';
 const DUMMY_X = Buffer.alloc(KEY_SIZE).toString('base64url');
+/** PKCS#8 PrivateKeyInfo of an X25519 key up to its 32 bytes (RFC 8410 §7 and §10.3). */
+const X25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex');
 
 class NodePrivateKey implements DhPrivateKey {
   readonly privateKey: Uint8Array;
@@ -47,25 +58,64 @@ function toBuffer(bytes: Uint8Array): Buffer {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
-function importPrivate(raw: Uint8Array): NodePrivateKey {
+/**
+ * Whether this Node takes a private JWK whose `x` is a placeholder: Node 20 derives the public
+ * key from `d` alone, but RFC 8037 §2 wants the matching `x`, and a Node that checks it refuses
+ * the placeholder. False from the first refusal on, for the process's life.
+ */
+let jwkPlaceholder = true;
+
+/** A private KeyObject for a clamped key, by JWK, or by PKCS#8 DER where the JWK is refused. */
+function privateHandle(privateKey: Uint8Array, viaPkcs8: boolean): KeyObject {
+  if (!viaPkcs8 && jwkPlaceholder) {
+    try {
+      return createPrivateKey({
+        key: {
+          kty: 'OKP',
+          crv: 'X25519',
+          d: toBuffer(privateKey).toString('base64url'),
+          x: DUMMY_X,
+        },
+        format: 'jwk',
+      });
+    } catch {
+      jwkPlaceholder = false;
+    }
+  }
+  const der = Buffer.concat([X25519_PKCS8_PREFIX, privateKey]);
+  try {
+    return createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
+  } finally {
+    der.fill(0);
+  }
+}
+
+/** Loads a clamped private key (taken, not copied) and reads back the public key OpenSSL derived. */
+function loadClamped(privateKey: Uint8Array, viaPkcs8 = false): NodePrivateKey {
+  const handle = privateHandle(privateKey, viaPkcs8);
+  // The JWK export of an imported key, never of a generated one (the deadlock above).
+  const x = handle.export({ format: 'jwk' }).x;
+  const publicKey = new Uint8Array(Buffer.from(x ?? '', 'base64url'));
+  // u = 0 is no clamped scalar's public key: the placeholder came back instead of a derived key.
+  if (publicKey.length !== KEY_SIZE || isZero(publicKey)) {
+    throw new Error('Cannot import private key: OpenSSL derived no X25519 public key');
+  }
+  return new NodePrivateKey(privateKey, publicKey, handle);
+}
+
+function importPrivate(raw: Uint8Array, viaPkcs8 = false): NodePrivateKey {
   if (raw.length !== KEY_SIZE) {
     throw new TypeError(`Cannot import private key: expected 32 bytes, got ${raw.length}`);
   }
-  const privateKey = clamp(Uint8Array.from(raw));
-  // A private JWK needs `x`; OpenSSL derives the real public key and ignores the placeholder,
-  // and we read the derived one back rather than trusting that.
-  const handle = createPrivateKey({
-    key: {
-      kty: 'OKP',
-      crv: 'X25519',
-      d: Buffer.from(privateKey).toString('base64url'),
-      x: DUMMY_X,
-    },
-    format: 'jwk',
-  });
-  const jwk = createPublicKey(handle).export({ format: 'jwk' });
-  const publicKey = new Uint8Array(Buffer.from(jwk.x ?? '', 'base64url'));
-  return new NodePrivateKey(privateKey, publicKey, handle);
+  return loadClamped(clamp(Uint8Array.from(raw)), viaPkcs8);
+}
+
+/**
+ * {@link nodeCrypto}'s `importPrivateKey` through PKCS#8 DER, the path taken where Node refuses a
+ * private JWK with a placeholder `x`; exported for the tests only (not in `index.ts`).
+ */
+export function importPrivateKeyPkcs8(raw: Uint8Array): DhPrivateKey {
+  return importPrivate(raw, true);
 }
 
 function publicHandle(publicKey: Uint8Array): KeyObject | null {
@@ -119,13 +169,11 @@ export const nodeCrypto: Crypto = {
   xaeadSeal: nobleXaeadSeal,
   xaeadOpen: nobleXaeadOpen,
   generatePrivateKey() {
-    const { privateKey } = generateKeyPairSync('x25519');
-    const jwk = privateKey.export({ format: 'jwk' });
-    const raw = new Uint8Array(Buffer.from(jwk.d ?? '', 'base64url'));
-    const pub = new Uint8Array(Buffer.from(jwk.x ?? '', 'base64url'));
-    return new NodePrivateKey(clamp(raw), pub, privateKey);
+    const raw = new Uint8Array(KEY_SIZE);
+    randomFillSync(raw);
+    return loadClamped(clamp(raw));
   },
-  importPrivateKey: importPrivate,
+  importPrivateKey: (raw) => importPrivate(raw),
   dh(out, privateKey, publicKey) {
     out.fill(0);
     if (publicKey.length !== KEY_SIZE) return false;

@@ -4,12 +4,14 @@
  * backend. Vector files and their sources: test/vectors/README.md.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { type Crypto, kdf } from '../src/crypto.ts';
 import { nativeCrypto, nativeCryptoAvailable } from '../src/crypto-native.ts';
 import { nobleCrypto } from '../src/crypto-noble.ts';
-import { nodeCrypto } from '../src/crypto-node.ts';
+import { importPrivateKeyPkcs8, nodeCrypto } from '../src/crypto-node.ts';
 
 interface X25519Vectors {
   scalarMult: { scalar: string; u: string; out: string }[];
@@ -324,5 +326,37 @@ describe('crypto: backends agree', () => {
       hex(nobleCrypto.importPrivateKey(a.privateKey).publicKey),
       hex(nodeCrypto.importPrivateKey(a.privateKey).publicKey)
     );
+  });
+});
+
+describe('crypto: node X25519 keys', () => {
+  it('the PKCS#8 import (RFC 8410) gives the §6.1 public keys and shared secret too', () => {
+    const v = x25519.diffieHellman;
+    const alice = importPrivateKeyPkcs8(bytes(v.alicePrivate));
+    const bob = importPrivateKeyPkcs8(bytes(v.bobPrivate));
+    assert.equal(hex(alice.publicKey), v.alicePublic);
+    assert.equal(hex(bob.publicKey), v.bobPublic);
+    const ab = new Uint8Array(32);
+    assert.equal(nodeCrypto.dh(ab, alice, bytes(v.bobPublic)), true);
+    assert.equal(hex(ab), v.shared);
+    for (const [i, s] of x25519.scalarMult.entries()) {
+      const out = new Uint8Array(32);
+      assert.equal(nodeCrypto.dh(out, importPrivateKeyPkcs8(bytes(s.scalar)), bytes(s.u)), true);
+      assert.equal(hex(out), s.out, `§5.2 vector ${i + 1}`);
+    }
+  });
+
+  it('100,000 keys in a row with frequent garbage collections do not deadlock', () => {
+    const root = fileURLToPath(new URL('../../..', import.meta.url));
+    const helper = fileURLToPath(new URL('./crypto-keygen.helper.ts', import.meta.url));
+    const r = spawnSync(
+      process.execPath,
+      ['--max-semi-space-size=1', '--conditions=source', '--import', 'tsx', helper, '100000'],
+      // a hang guard, not a speed limit: the keys take seconds, a deadlock forever
+      { cwd: root, encoding: 'utf8', timeout: 180_000, killSignal: 'SIGKILL' }
+    );
+    assert.equal(r.signal, null, `killed by ${r.signal} (deadlocked?): ${r.stdout}${r.stderr}`);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout.trim(), 'made 100000');
   });
 });
