@@ -226,6 +226,75 @@ describe('panel pages', () => {
     );
   });
 
+  it("show a server's DNS injection and Auto-publish switches, and its DNS key only on demand", async () => {
+    const { k, cookie } = await loggedIn();
+    const c = (m: string, p: unknown) => call(k, m, p, { cookie });
+    await c('device.add', { subnet: '10.59.7.1/24', name: 'phone' });
+    await c('device.add', { subnet: '10.59.7.1/24', name: 'srv', kind: 'server' });
+    await k.tunnel.tunnel.change((s) => ({
+      state: mapAuto(
+        s,
+        { now: () => new Date(k.clock.ms) },
+        {
+          device: '10.59.7.3',
+          family: 4,
+          protocol: 'tcp',
+          internalPort: 443,
+          externalPort: 0,
+          count: 1,
+          description: '',
+        }
+      ).state,
+      result: null,
+    }));
+    const html = await (await get(k, '/devices', cookie)).text();
+    const srv = rowOf(html, '10.59.7.3');
+    assert.match(
+      srv,
+      /data-label="DNS injection"><form class="inline" data-rpc="device\.set-dns-injection"[^>]*>\n<input type="hidden" name="subnet" value="10\.59\.7\.1\/24"><input type="hidden" name="ip" value="10\.59\.7\.3"><input type="hidden" name="enabled" value="false" data-type="boolean"><button type="submit" class="switch" role="switch" aria-checked="true" aria-label="DNS injection for srv">On<\/button>/
+    );
+    assert.match(
+      srv,
+      /<details class="change" data-secret="device\.dns-key" data-params="\{&quot;subnet&quot;:&quot;10\.59\.7\.1\/24&quot;,&quot;ip&quot;:&quot;10\.59\.7\.3&quot;\}" data-template="nsupdate -y \{algorithm\}:\{keyName\}:\{secret\}\nserver \{server\}">/
+    );
+    assert.match(
+      srv,
+      /<pre class="secret" data-slot aria-live="polite"><\/pre>/,
+      'empty until opened'
+    );
+    assert.match(
+      srv,
+      /data-rpc="device\.set-auto-port-forward"[^>]*data-confirm="Turn Auto-publish off for &quot;srv&quot;\? This removes its 1 automatic forward\(s\) and 0 pinhole\(s\) \(PCP, UPnP\)\."[\s\S]*role="switch" aria-checked="true" aria-label="Auto-publish for srv">On</
+    );
+    const phone = rowOf(html, '10.59.7.2');
+    assert.match(
+      phone,
+      /data-label="DNS injection">—<\/td><td role="cell" data-label="Auto-publish">—</
+    );
+    const key = await c('device.dns-key', { subnet: '10.59.7.1/24', ip: '10.59.7.3' });
+    const secret = (key.body.result as { secret: string }).secret;
+    assert.equal(secret.length, 44);
+    assert.equal(html.includes(secret), false, 'the key is not in the page');
+
+    await c('device.set-auto-port-forward', {
+      subnet: '10.59.7.1/24',
+      ip: '10.59.7.3',
+      enabled: false,
+    });
+    await c('device.set-dns-injection', {
+      subnet: '10.59.7.1/24',
+      ip: '10.59.7.3',
+      enabled: false,
+    });
+    const off = rowOf(await (await get(k, '/devices', cookie)).text(), '10.59.7.3');
+    assert.match(
+      off,
+      /name="enabled" value="true" data-type="boolean"><button type="submit" class="switch" role="switch" aria-checked="false" aria-label="Auto-publish for srv">Off/
+    );
+    assert.doesNotMatch(off, /data-confirm="Turn Auto-publish/, 'turning it on asks nothing');
+    assert.doesNotMatch(off, /data-secret/, 'no key while DNS injection is off');
+  });
+
   it('list forwards with counters, enable/disable and protocol choice', async () => {
     const { k, cookie } = await loggedIn();
     await call(k, 'device.add', { subnet: '10.59.7.1/24', name: 'srv' }, { cookie });
@@ -530,6 +599,18 @@ describe('no secret in any response', () => {
     const otherCookie = await login(k, PASSWORD, { remoteAddress: '198.51.100.40' });
     await call(k, 'device.add', { subnet: '10.59.7.1/24', name: 'phone' }, { cookie });
     await call(k, 'port-forward.add', { source: '8443', target: '10.59.7.2:443' }, { cookie });
+    await call(
+      k,
+      'device.set-dns-injection',
+      { subnet: '10.59.7.1/24', ip: '10.59.7.2', enabled: true },
+      { cookie }
+    );
+    const dnsKey = await call(
+      k,
+      'device.dns-key',
+      { subnet: '10.59.7.1/24', ip: '10.59.7.2' },
+      { cookie }
+    );
 
     const body = (pem: string) =>
       pem
@@ -544,6 +625,7 @@ describe('no secret in any response', () => {
       'own session token': cookie.slice('__Host-session='.length),
       'signing seed (PKCS#8)': body(signer.pem).slice(16, 60),
       'device private key': PLANTED_DEVICE_KEY,
+      'DNS update key': (dnsKey.body.result as { secret: string }).secret,
     };
     const seen: { where: string; text: string }[] = [];
     const safeMethods = k.dispatcher

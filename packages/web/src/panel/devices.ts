@@ -6,7 +6,9 @@
  * (https://github.com/Start9Labs/start-technologies/tree/master/projects/start-tunnel). A row
  * shows the device's kind (a server publishes services; making it a client removes its port
  * forwards and pinholes, so that asks first), its IPv6 address and its WAN (its own, or the one
- * it inherits), with the forms to change them (`device.set-kind`, `device.set-wan`).
+ * it inherits), with the forms to change them (`device.set-kind`, `device.set-wan`), and for a
+ * server its two switches, DNS injection and Auto-publish, with its DNS key on demand
+ * (`permissions.ts`).
  * @module
  */
 
@@ -20,6 +22,7 @@ import type {
 } from '@start-tunnel/protocol';
 import { type Html, html } from './html.ts';
 import { ago, formatBytes, hidden, type Loaded, problem, rpcForm, table } from './layout.ts';
+import { permissionCells } from './permissions.ts';
 import { defaultWan, wanDatalist, wanForms } from './wan.ts';
 
 /** What the Devices page shows. */
@@ -40,6 +43,20 @@ export type ConfigParams = { subnet: string; ip: string; endpoint?: string };
 
 export function configQuery(p: ConfigParams): string {
   return new URLSearchParams(p).toString();
+}
+
+/** What turning the device's Auto-publish off would remove, when known. */
+function automatic(
+  d: DeviceInfo,
+  data: DevicesData
+): { forwards: number; pinholes: number } | null {
+  if (!data.forwards.ok || !data.pinholes.ok) return null;
+  const mine = (f: ForwardInfo) => f.auto && f.target.split(':')[0] === d.ip;
+  return {
+    forwards: data.forwards.value.filter(mine).length,
+    pinholes: data.pinholes.value.filter((p) => p.auto && p.subnet === d.subnet && p.ip === d.ip)
+      .length,
+  };
 }
 
 /** What making the device a client would remove, for the confirmation. */
@@ -86,6 +103,7 @@ function deviceRows(subnet: SubnetInfo, devices: DeviceInfo[], data: DevicesData
 <td>${d.name}</td>${kindCell(d, data)}<td><code>${d.ip}</code></td>
 <td>${d.ipv6 === null ? '—' : html`<code>${d.ipv6}</code>`}</td>
 ${wanCell(d, subnet, fallback)}
+${permissionCells(d, automatic(d, data))}
 <td data-field="online" data-format="online" class="${d.online ? 'online' : 'offline'}">${d.online ? 'Online' : 'Offline'}</td>
 ${ago(d.lastHandshake, 'lastHandshake')}
 <td data-field="rxBytes" data-format="bytes">${formatBytes(d.rxBytes)}</td>
@@ -119,6 +137,8 @@ export function devicesPage(data: DevicesData): Html {
                 'IP',
                 'IPv6',
                 'WAN',
+                'DNS injection',
+                'Auto-publish',
                 'Status',
                 'Last handshake',
                 'Received',
