@@ -346,6 +346,38 @@ describe('crypto: node X25519 keys', () => {
     }
   });
 
+  it('a public key seen before gives the same results (the KeyObject cache)', () => {
+    const v = x25519.diffieHellman;
+    const alice = nodeCrypto.importPrivateKey(bytes(v.alicePrivate));
+    for (let round = 0; round < 3; round++) {
+      const out = new Uint8Array(32);
+      assert.equal(nodeCrypto.dh(out, alice, bytes(v.bobPublic)), true);
+      assert.equal(hex(out), v.shared);
+      for (const point of x25519.lowOrder) {
+        assert.equal(nodeCrypto.dh(out, alice, bytes(point)), false, point);
+      }
+    }
+    // more keys than the cache holds, then the first ones again
+    const keys = Array.from({ length: 300 }, () => nodeCrypto.generatePrivateKey());
+    for (const pass of [0, 1]) {
+      for (const [i, k] of keys.entries()) {
+        if (pass === 1 && i > 20) break;
+        const viaNode = new Uint8Array(32);
+        const viaNoble = new Uint8Array(32);
+        assert.equal(nodeCrypto.dh(viaNode, alice, k.publicKey), true);
+        assert.equal(
+          nobleCrypto.dh(
+            viaNoble,
+            nobleCrypto.importPrivateKey(k.privateKey),
+            bytes(v.alicePublic)
+          ),
+          true
+        );
+        assert.equal(hex(viaNode), hex(viaNoble));
+      }
+    }
+  });
+
   it('100,000 keys in a row with frequent garbage collections do not deadlock', () => {
     const root = fileURLToPath(new URL('../../..', import.meta.url));
     const helper = fileURLToPath(new URL('./crypto-keygen.helper.ts', import.meta.url));
