@@ -132,6 +132,54 @@ describe('panel pages', () => {
     );
   });
 
+  it("show where each subnet's resolver forwards, with a form for each mode", async () => {
+    const { k, cookie } = await loggedIn();
+    const c = (m: string, p: unknown) => call(k, m, p, { cookie });
+    const before = await (await get(k, '/subnets', cookie)).text();
+    const row = rowOf(before, '10.59.7.1/24');
+    assert.match(row, /data-label="DNS"><span>The server's resolvers<\/span>/);
+    assert.doesNotMatch(row, /name="mode" value="default"/, 'already the default');
+    assert.match(row, /Or a device of the subnet, once it has one/);
+    assert.match(
+      row,
+      /name="mode" value="custom"><label>Servers <small>1 to 3[^<]*<\/small>\n<input name="servers" data-type="list" value="" required/
+    );
+    assert.match(
+      row,
+      /Devices ask the gateway \(10\.59\.7\.1\): it answers the <a href="\/dns">DNS records/
+    );
+
+    await c('device.add', { subnet: '10.59.7.1/24', name: 'pihole', kind: 'server' });
+    const custom = await c('subnet.set-dns', {
+      subnet: '10.59.7.1/24',
+      mode: 'custom',
+      servers: ['1.1.1.1', '[2606:4700:4700::1111]:53'],
+    });
+    assert.equal(custom.body.error, undefined);
+    const set = rowOf(await (await get(k, '/subnets', cookie)).text(), '10.59.7.1/24');
+    assert.match(
+      set,
+      /data-label="DNS"><span><code>1\.1\.1\.1:53<\/code>, <code>\[2606:4700:4700::1111\]:53<\/code><\/span>/
+    );
+    assert.match(
+      set,
+      /name="servers" data-type="list" value="1\.1\.1\.1:53, \[2606:4700:4700::1111\]:53"/
+    );
+    assert.match(
+      set,
+      /name="mode" value="default"><button type="submit" class="secondary">Use the server's resolvers/
+    );
+    assert.match(
+      set,
+      /name="mode" value="device"><label>A device[\s\S]*<select name="deviceIp" required><option value="10\.59\.7\.2">pihole \(10\.59\.7\.2\)<\/option>/
+    );
+
+    await c('subnet.set-dns', { subnet: '10.59.7.1/24', mode: 'device', deviceIp: '10.59.7.2' });
+    const device = rowOf(await (await get(k, '/subnets', cookie)).text(), '10.59.7.1/24');
+    assert.match(device, /data-label="DNS"><span>pihole <small class="hint">10\.59\.7\.2<\/small>/);
+    assert.match(device, /<option value="10\.59\.7\.2" selected>pihole/);
+  });
+
   it('list devices with live-polled status and link their config page with the QR code', async () => {
     const { k, cookie } = await loggedIn();
     await call(k, 'device.add', { subnet: '10.59.7.1/24', name: 'phone' }, { cookie });

@@ -86,6 +86,19 @@ async function loadWanChoices(deps: AppDeps, ctx: RpcContext): Promise<string[]>
   return wanChoices(redirects, available);
 }
 
+/** Each subnet's devices, by subnet. */
+async function loadDevices(
+  deps: AppDeps,
+  ctx: RpcContext,
+  subnets: Loaded<SubnetInfo[]>
+): Promise<Map<string, Loaded<DeviceInfo[]>>> {
+  const lists = new Map<string, Loaded<DeviceInfo[]>>();
+  for (const s of subnets.ok ? subnets.value : []) {
+    lists.set(s.subnet, await load<DeviceInfo[]>(deps, ctx, 'device.list', { subnet: s.subnet }));
+  }
+  return lists;
+}
+
 function query(c: WebContext, name: string): string {
   return c.req.query(name) ?? '';
 }
@@ -151,7 +164,9 @@ export function registerPanel(app: Hono<WebEnv>, deps: AppDeps): void {
         load<WanInfo>(deps, ctx, 'wan.show'),
         loadWanChoices(deps, ctx),
       ]);
-      return send(c, page('Subnets', '/subnets', subnetsPage(subnets, wan, choices)), HTML);
+      const lists = await loadDevices(deps, ctx, subnets);
+      const content = subnetsPage(subnets, wan, choices, lists);
+      return send(c, page('Subnets', '/subnets', content), HTML);
     })
   );
 
@@ -164,13 +179,7 @@ export function registerPanel(app: Hono<WebEnv>, deps: AppDeps): void {
         load<ForwardInfo[]>(deps, ctx, 'port-forward.list'),
         load<PinholeInfo[]>(deps, ctx, 'pinhole.list'),
       ]);
-      const lists = new Map<string, Loaded<DeviceInfo[]>>();
-      for (const s of subnets.ok ? subnets.value : []) {
-        lists.set(
-          s.subnet,
-          await load<DeviceInfo[]>(deps, ctx, 'device.list', { subnet: s.subnet })
-        );
-      }
+      const lists = await loadDevices(deps, ctx, subnets);
       const data = { subnets, lists, wan, choices, forwards, pinholes };
       return send(c, page('Devices', '/devices', devicesPage(data)), HTML);
     })
