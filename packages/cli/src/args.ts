@@ -196,6 +196,15 @@ export function parseLine(argv: readonly string[], root: GroupNode): Line {
     }
     return { kind: 'help', path, node, options: globalOptions(argv, first) };
   }
+  return parseLeaf(argv, first, { node, path, at });
+}
+
+/** The second reading, for a leaf: the line with its options, checked and assigned. */
+function parseLeaf(
+  argv: readonly string[],
+  first: ParsedArgs,
+  { node, path, at }: { node: LeafNode; path: string[]; at: number[] }
+): Line {
   const def = { ...GLOBAL_ARGS, ...optionsOf(node.args) };
   const line = read(argv, def);
   const hint = usageHint(path, node);
