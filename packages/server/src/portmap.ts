@@ -13,7 +13,8 @@
  * @module
  */
 
-import { isIPv4, isIPv6 } from 'node:net';
+import { isIPv4 } from 'node:net';
+import { type ParsedIp, parseIp } from '@start-tunnel/protocol';
 import { bindPcp, PCP_PORT, type PcpSocketContext } from './pcp.ts';
 import {
   type Bound,
@@ -83,6 +84,11 @@ interface Gateway {
   readonly ssdp: Slot | null;
   readonly ssdpGroup: Slot | null;
   readonly http: Slot | null;
+}
+
+/** 224.0.0.0/4 (RFC 5771) or ff00::/8 (RFC 4291 §2.7): a gateway never has one. */
+function isMulticast(ip: ParsedIp): boolean {
+  return ip.family === 4 ? (ip.bytes[0]! & 0xf0) === 0xe0 : ip.bytes[0] === 0xff;
 }
 
 function slots(g: Gateway): Slot[] {
@@ -162,8 +168,9 @@ export class PortMapper {
     if (this.#closed) return Promise.resolve();
     const wanted = new Set<string>();
     for (const { address } of listeners) {
-      if (isIPv4(address) || (isIPv6(address) && !address.includes('%'))) wanted.add(address);
-      else this.#log(`port-map: ignoring "${address}": not an IP address`);
+      const ip = parseIp(address);
+      if (ip && !ip.bytes.every((b) => b === 0) && !isMulticast(ip)) wanted.add(ip.canonical);
+      else this.#log(`port-map: ignoring "${address}": not a unicast IP address`);
     }
     return this.#enqueue(async () => {
       const removed = [...this.#gateways.values()].filter((g) => !wanted.has(g.address));

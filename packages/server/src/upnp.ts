@@ -250,7 +250,6 @@ async function deleteMapping(
   } catch (err) {
     return fault(faultOf((err as MapError).code));
   }
-  ctx.log(`upnp: ${device} removed ${key.protocol} ${key.port}`);
   return ok('DeletePortMapping');
 }
 
@@ -300,7 +299,6 @@ async function addMapping(
       .catch(() => {});
     return fault(718);
   }
-  ctx.log(`upnp: ${device} mapped ${protocol} ${granted.externalIp}:${granted.externalPort}`);
   return any ? ok(action, [['NewReservedPort', granted.externalPort]]) : ok(action);
 }
 

@@ -400,3 +400,63 @@ describe('PCP MAP for IPv6', () => {
     assert.equal(call.req.internalPort, 443);
   });
 });
+
+describe('PortMapper.reconcile', () => {
+  const P = PORT + 3;
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  async function squat(address: string, port: number): Promise<Socket> {
+    const s = createSocket('udp4');
+    await new Promise<void>((resolve) => s.bind({ address, port, exclusive: true }, resolve));
+    return s;
+  }
+
+  it('retries a busy address until it is free, and lets go of removed ones', async () => {
+    const log: string[] = [];
+    const a = `${NET}.11`;
+    const b = `${NET}.12`;
+    const squatter = await squat(a, P);
+    const m = new PortMapper({
+      host,
+      log: (l) => log.push(l),
+      serverPublicKey: 'k',
+      ports: { pcp: P, ssdp: P + 1, http: P + 2 },
+      retryMs: 50,
+    });
+    try {
+      await m.reconcile([
+        { address: a },
+        { address: b },
+        { address: 'gateway' },
+        { address: '0.0.0.0' },
+      ]);
+      assert.deepEqual(
+        m.listening().map((l) => [l.address, l.pcp]),
+        [
+          [a, false],
+          [b, true],
+        ]
+      );
+      assert.ok(log.some((l) => l.includes(`cannot bind pcp ${a}:${P} (EADDRINUSE)`)));
+      assert.ok(log.some((l) => l.includes('ignoring "gateway"')));
+      assert.ok(log.some((l) => l.includes('ignoring "0.0.0.0"')));
+      await new Promise<void>((resolve) => squatter.close(resolve));
+      for (let i = 0; i < 100 && !m.listening()[0]?.pcp; i++) await sleep(50);
+      assert.equal(m.listening()[0]?.pcp, true);
+      assert.equal(log.filter((l) => l.includes('cannot bind pcp')).length, 1);
+      await m.reconcile([{ address: b }]);
+      assert.deepEqual(
+        m.listening().map((l) => l.address),
+        [b]
+      );
+      // a's port is free again
+      await new Promise<void>((resolve) => squat(a, P).then((s) => s.close(resolve)));
+    } finally {
+      await m.close();
+    }
+    assert.deepEqual(m.listening(), []);
+    await m.reconcile([{ address: a }]);
+    assert.deepEqual(m.listening(), []);
+    await new Promise<void>((resolve) => squat(b, P).then((s) => s.close(resolve)));
+  });
+});
