@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { leaseKey, mapAuto } from '@start-tunnel/tunnel';
+import { applyDnsChanges, leaseKey, mapAuto } from '@start-tunnel/tunnel';
 import { generateSigningKey, hashPassword, signatureContext, signRequest } from '../src/index.ts';
 import { generateCertificate } from '../src/tls.ts';
 import {
@@ -16,7 +16,7 @@ import {
   setPassword,
 } from './_fixture.ts';
 
-const PAGES = ['/', '/subnets', '/devices', '/forwards', '/settings'];
+const PAGES = ['/', '/subnets', '/devices', '/forwards', '/dns', '/settings'];
 
 /** The table row of a page with this `data-key` (empty when there is none). */
 function rowOf(html: string, key: string): string {
@@ -551,6 +551,64 @@ describe('panel pages', () => {
     );
     assert.match(html, /<input name="externalPort" data-type="number" required/);
     assert.match(html, /<input name="internalPort" data-type="number" data-optional/);
+  });
+
+  it('list manual DNS records apart from those devices published, with add and remove', async () => {
+    const { k, cookie } = await loggedIn();
+    const c = (m: string, p: unknown) => call(k, m, p, { cookie });
+    const none = await (await get(k, '/dns', cookie)).text();
+    assert.match(none, /<a href="\/dns" aria-current="page">DNS records<\/a>/);
+    assert.match(none, /No manual records yet/);
+    assert.match(none, /None published/);
+    assert.match(
+      none,
+      /<form class="card" data-rpc="dns\.add"[\s\S]*<select name="type"><option value="A">A<\/option><option value="AAAA">AAAA<\/option><option value="CNAME">CNAME<\/option><option value="TXT">TXT<\/option><\/select>[\s\S]*<input name="ttl" data-type="number" data-optional/
+    );
+
+    await c('device.add', { subnet: '10.59.7.1/24', name: 'nas', kind: 'server' });
+    assert.equal(
+      (await c('dns.add', { name: 'nas.home.example', type: 'A', value: '10.59.7.2' })).body.error,
+      undefined
+    );
+    await c('dns.add', { name: 'txt.home.example', type: 'TXT', value: 'a <b> "c"', ttl: 60 });
+    await k.tunnel.tunnel.change((s) => ({
+      state: applyDnsChanges(s, '10.59.7.2', [
+        { op: 'add', name: 'nas.home.example', type: 'A', value: '10.59.7.9', ttl: 120 },
+        {
+          op: 'add',
+          name: 'start.home.example',
+          type: 'CNAME',
+          value: 'nas.home.example',
+          ttl: 120,
+        },
+      ]),
+      result: null,
+    }));
+    const html = await (await get(k, '/dns', cookie)).text();
+    const manual = html.slice(html.indexOf('id="h-manual"'), html.indexOf('id="h-auto"'));
+    const auto = html.slice(html.indexOf('id="h-auto"'));
+    const a = rowOf(manual, 'nas.home.example A 10.59.7.2');
+    assert.match(
+      a,
+      /data-label="Name"><code>nas\.home\.example<\/code>[\s\S]*data-label="TTL">300 s</
+    );
+    assert.match(
+      a,
+      /data-rpc="dns\.remove"[^>]*data-confirm="Remove all 2 A records of nas\.home\.example, 1 published by devices\? Records go by name and type\.">\n<input type="hidden" name="name" value="nas\.home\.example"><input type="hidden" name="type" value="A">/
+    );
+    assert.match(
+      rowOf(manual, 'txt.home.example TXT a &lt;b&gt; &quot;c&quot;'),
+      /<code>a &lt;b&gt; &quot;c&quot;<\/code><\/td><td role="cell" data-label="TTL">60 s</
+    );
+    assert.doesNotMatch(html, /<b>/);
+    assert.equal(rowOf(manual, 'start.home.example CNAME nas.home.example'), '');
+    const cname = rowOf(auto, 'start.home.example CNAME nas.home.example');
+    assert.match(cname, /data-label="Published by">nas <small class="hint">10\.59\.7\.2<\/small>/);
+    assert.match(
+      cname,
+      /data-confirm="Remove the CNAME record of start\.home\.example\? The device may publish it again\."/
+    );
+    assert.ok(rowOf(auto, 'nas.home.example A 10.59.7.9'));
   });
 
   it('show settings: keys, sessions, certificate, and serve the root CA and chain', async () => {

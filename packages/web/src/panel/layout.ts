@@ -14,6 +14,7 @@ export const NAV: readonly { href: string; label: string }[] = [
   { href: '/subnets', label: 'Subnets' },
   { href: '/devices', label: 'Devices' },
   { href: '/forwards', label: 'Port forwards' },
+  { href: '/dns', label: 'DNS records' },
   { href: '/settings', label: 'Settings' },
 ];
 

@@ -1,20 +1,21 @@
 // SPDX-License-Identifier: MIT
 /**
- * The panel's routes: the login page, the five pages of the logged-in panel (overview, subnets,
- * devices, port forwards, settings; the last four as in the original's UI,
+ * The panel's routes: the login page, the six pages of the logged-in panel (overview, subnets,
+ * devices, port forwards, DNS records, settings; the last five as in the original's UI,
  * https://github.com/Start9Labs/start-os/tree/v0.4.0-beta.9/web/projects/start-tunnel/src/app/routes/home/routes,
  * without the parts we do not have), the device config page with its QR code and download, the
  * certificate downloads and the static assets. Each page's markup is in its own file
- * (`subnets.ts`, `devices.ts`, `forwards.ts`, `settings.ts`); here the data is read and the
- * routes answered. Pages read through the same dispatcher as
- * `/rpc/v0`, with the caller's session as context, so they can show nothing the API would not. A
- * page without a live session redirects to `/login`.
+ * (`subnets.ts`, `devices.ts`, `forwards.ts`, `dns.ts`, `settings.ts`; their larger sections
+ * in theirs); here the data is read and the routes answered. Pages read through the same
+ * dispatcher as `/rpc/v0`, with the caller's session as context, so they can show nothing the
+ * API would not. A page without a live session redirects to `/login`.
  * @module
  */
 
 import type {
   DeviceConfig,
   DeviceInfo,
+  DnsRecordInfo,
   ForwardInfo,
   KeyInfo,
   PinholeInfo,
@@ -32,6 +33,7 @@ import type { SessionInfo } from '../session.ts';
 import { PANEL_CSS, PANEL_ICON, PANEL_JS } from './assets.ts';
 import { automaticSection } from './automatic.ts';
 import { type ConfigParams, configPage, devicesPage } from './devices.ts';
+import { dnsPage } from './dns.ts';
 import { forwardsPage } from './forwards.ts';
 import { type Html, html, raw } from './html.ts';
 import { type Loaded, loginPage, page, problem } from './layout.ts';
@@ -97,6 +99,12 @@ async function loadDevices(
     lists.set(s.subnet, await load<DeviceInfo[]>(deps, ctx, 'device.list', { subnet: s.subnet }));
   }
   return lists;
+}
+
+/** Every device of every subnet (those that could be read). */
+async function allDevices(deps: AppDeps, ctx: RpcContext): Promise<DeviceInfo[]> {
+  const lists = await loadDevices(deps, ctx, await load<SubnetInfo[]>(deps, ctx, 'subnet.list'));
+  return [...lists.values()].flatMap((l) => (l.ok ? l.value : []));
 }
 
 function query(c: WebContext, name: string): string {
@@ -219,16 +227,19 @@ export function registerPanel(app: Hono<WebEnv>, deps: AppDeps): void {
     withSession(c, deps, async (ctx) => {
       const forwards = await load<ForwardInfo[]>(deps, ctx, 'port-forward.list');
       const pinholes = await load<PinholeInfo[]>(deps, ctx, 'pinhole.list');
-      const subnets = await load<SubnetInfo[]>(deps, ctx, 'subnet.list');
-      const devices: DeviceInfo[] = [];
-      for (const s of subnets.ok ? subnets.value : []) {
-        const list = await load<DeviceInfo[]>(deps, ctx, 'device.list', { subnet: s.subnet });
-        if (list.ok) devices.push(...list.value);
-      }
+      const devices = await allDevices(deps, ctx);
       const content = html`${forwardsPage(forwards, devices)}
 ${automaticSection(forwards, devices)}
 ${pinholesSection(pinholes, devices)}`;
       return send(c, page('Port forwards', '/forwards', content), HTML);
+    })
+  );
+
+  app.get('/dns', (c) =>
+    withSession(c, deps, async (ctx) => {
+      const records = await load<DnsRecordInfo[]>(deps, ctx, 'dns.list');
+      const content = dnsPage(records, await allDevices(deps, ctx));
+      return send(c, page('DNS records', '/dns', content), HTML);
     })
   );
 
