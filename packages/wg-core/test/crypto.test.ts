@@ -378,6 +378,24 @@ describe('crypto: node X25519 keys', () => {
     }
   });
 
+  it('randomBytes fills every length, small ones from a pool, across its refills', () => {
+    const seen = new Set<string>();
+    for (const n of [0, 1, 4, 24, 32, 63, 64, 65, 1000, 1024, 4096]) {
+      const out = new Uint8Array(n);
+      nodeCrypto.randomBytes(out);
+      if (n >= 16) assert.notEqual(hex(out), '00'.repeat(n), `${n} bytes`);
+    }
+    // 4-byte draws (sender indices) past several 1 KiB refills: 16-byte windows never repeat
+    for (let i = 0; i < 1000; i++) {
+      const a = new Uint8Array(4);
+      const b = new Uint8Array(12);
+      nodeCrypto.randomBytes(a);
+      nodeCrypto.randomBytes(b);
+      seen.add(hex(a) + hex(b));
+    }
+    assert.equal(seen.size, 1000);
+  });
+
   it('100,000 keys in a row with frequent garbage collections do not deadlock', () => {
     const root = fileURLToPath(new URL('../../..', import.meta.url));
     const helper = fileURLToPath(new URL('./crypto-keygen.helper.ts', import.meta.url));
