@@ -41,6 +41,8 @@ import {
 import { createWebServer, type WebCoreOptions, type WebServer } from '@start-tunnel/web';
 import { createLogger, type LogLevel } from '@start-tunnel/wg-core';
 import { LinuxDataplane } from './dataplane-linux.ts';
+import { GatewayServices } from './gateway.ts';
+import { Leases } from './leases.ts';
 import { LocalSocket } from './local.ts';
 import { HTTP_REDIRECT_PORT, HttpRedirect } from './redirect.ts';
 import { reservedPorts, tunnelWebStore, webDataOf } from './web-state.ts';
@@ -67,6 +69,11 @@ export interface ServerOptions {
   checkResults?: boolean;
   /** Port of the HTTP→HTTPS redirect (default 80); null: no redirect listeners (tests). */
   httpRedirectPort?: number | null;
+  /**
+   * Ports of the gateway services (DNS 53, PCP 5351, SSDP 1900, UPnP 49001); null: none of
+   * them (tests whose gateway addresses are not the host's).
+   */
+  gatewayPorts?: { dns?: number; pcp?: number; ssdp?: number; http?: number } | null;
 }
 
 export interface RunningServer {
@@ -127,10 +134,17 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     options.httpRedirectPort === undefined ? HTTP_REDIRECT_PORT : options.httpRedirectPort;
   const redirect = redirectPort === null ? null : new HttpRedirect({ port: redirectPort, log });
   // the redirect listens where the state and the host's public addresses say, after each change
+  let leases: Leases | null = null;
+  let gateway: GatewayServices | null = null;
   const followRedirects = () => {
     if (redirect && tunnel) {
       void redirect.reconcile(redirectListeners(tunnel.state, tunnel.publicIps()));
     }
+  };
+  // every listener of the process follows each applied state
+  const follow = () => {
+    followRedirects();
+    if (gateway && tunnel) gateway.follow(tunnel.state);
   };
   try {
     webDataOf(store.state.web);
@@ -155,10 +169,20 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       listenPort,
       log,
       reserved: reservedPorts,
-      onApplied: followRedirects,
+      onApplied: follow,
+      leases: { expiresAt: (key) => leases?.expiresAt(key) ?? null },
     });
     await tunnel.start();
-    followRedirects();
+    leases = new Leases({ tunnel, log });
+    if (options.gatewayPorts !== null) {
+      gateway = new GatewayServices({
+        tunnel,
+        log,
+        leases,
+        ...(options.gatewayPorts ? { ports: options.gatewayPorts } : {}),
+      });
+    }
+    follow();
 
     // 3. one dispatcher, one app
     const dispatcher = new RpcDispatcher({ checkResults: options.checkResults ?? false });
@@ -186,7 +210,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
 
     const wanTimer = setInterval(() => {
       void t.refreshWan();
-      followRedirects(); // an address added or removed on the host
+      follow(); // an address added or removed on the host, a resolver changed
     }, 30_000);
     wanTimer.unref();
     const t = tunnel;
@@ -196,6 +220,8 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     const stop = () => {
       stopping ??= (async () => {
         clearInterval(wanTimer);
+        leases?.close();
+        await gateway?.close().catch(() => {});
         await redirect?.close().catch(() => {});
         await l.close().catch(() => {});
         await w.close().catch(() => {});
@@ -210,6 +236,8 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     );
     return { tunnel, dispatcher, web, socket: local.path, stop };
   } catch (err) {
+    leases?.close();
+    await gateway?.close().catch(() => {});
     await redirect?.close().catch(() => {});
     await local?.close().catch(() => {});
     await web?.close().catch(() => {});

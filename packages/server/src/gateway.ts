@@ -3,7 +3,7 @@
  * The gateway services on the tunnel's side, assembled on the tunnel's state: each subnet's
  * resolver (`dns.ts`), automatic forwarding by PCP and UPnP (`portmap.ts`) with their leases
  * (`leases.ts`), all bound to the subnets' gateway addresses only (nat's input chain keeps
- * the internet away from them too). `follow(state)` makes every listener match the state after
+ * the internet away from them too); and on the public side the SNI ports (`sni.ts`). `follow(state)` makes every listener match the state after
  * each applied change; nothing here runs on the data plane's thread.
  * @module
  */
@@ -23,7 +23,9 @@ import {
   leaseKey,
   mapAuto,
   parseSource,
+  routeFor,
   type State,
+  sniAddress,
   type Tunnel,
   unmapAuto,
 } from '@start-tunnel/tunnel';
@@ -37,6 +39,7 @@ import {
   PortMapper,
   type UnmapRequest,
 } from './portmap.ts';
+import { type SniListener, SniProxy } from './sni.ts';
 
 /** The server's own resolvers (systemd-resolved's real upstreams first), loopback dropped. */
 export function systemResolvers(
@@ -83,6 +86,32 @@ export function dnsListeners(state: State, resolvers: () => string[]): DnsListen
   return out;
 }
 
+/**
+ * The SNI ports of `state` as listeners: each on its own address, its routes' WAN, or the
+ * server's default WAN address (`fallback`); routes read the newest state on every connection.
+ */
+export function sniListeners(
+  state: State,
+  current: () => State,
+  fallback: string | null
+): SniListener[] {
+  const out: SniListener[] = [];
+  for (const source of Object.keys(state.sni)) {
+    const address = sniAddress(state, source) ?? fallback;
+    if (address === null) continue;
+    out.push({
+      address,
+      port: parseSource(source).first,
+      route: (hostname) => {
+        const port = current().sni[source];
+        const r = port ? routeFor(port, hostname) : null;
+        return r ? { target: r.target, proxyProtocol: r.proxyProtocol } : null;
+      },
+    });
+  }
+  return out;
+}
+
 /** Every gateway address of `state`: IPv4 and, with a prefix, IPv6. */
 export function gatewayAddresses(state: State): string[] {
   return [
@@ -103,6 +132,7 @@ export interface GatewayOptions {
 export class GatewayServices {
   readonly dns: DnsService;
   readonly portmap: PortMapper;
+  readonly sni: SniProxy;
   readonly #opts: GatewayOptions;
   readonly #resolvers: () => string[];
 
@@ -122,6 +152,7 @@ export class GatewayServices {
         await tunnel.change((s) => ({ state: applyDnsChanges(s, source, changes), result: null }));
       },
     });
+    this.sni = new SniProxy({ log });
     this.portmap = new PortMapper({
       host: this.#host(),
       log,
@@ -139,10 +170,12 @@ export class GatewayServices {
     this.#opts.leases.adopt(state);
     void this.dns.reconcile(dnsListeners(state, this.#resolvers));
     void this.portmap.reconcile(gatewayAddresses(state).map((address) => ({ address })));
+    const { tunnel } = this.#opts;
+    void this.sni.reconcile(sniListeners(state, () => tunnel.state, tunnel.wan().address));
   }
 
   async close(): Promise<void> {
-    await Promise.allSettled([this.dns.close(), this.portmap.close()]);
+    await Promise.allSettled([this.dns.close(), this.portmap.close(), this.sni.close()]);
   }
 
   #host(): PortMapHost {

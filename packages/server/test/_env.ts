@@ -107,6 +107,7 @@ export async function testServer(
     checkResults: true,
     web: { argon2: TEST_ARGON2 },
     httpRedirectPort: null, // the fake addresses are not the host's: nothing to bind
+    gatewayPorts: null,
     ...extra,
   });
   return {
