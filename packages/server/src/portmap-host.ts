@@ -116,8 +116,27 @@ function isPort(value: unknown): value is number {
   return Number.isInteger(value) && (value as number) >= 1 && (value as number) <= PORT_MAX;
 }
 
-/** Wraps `host` so that a throw or an answer of the wrong shape is logged and refused. */
-export function guardHost(host: PortMapHost, log: (line: string) => void): GuardedHost {
+/** Rejects with `NO_RESOURCES` when `promise` has not settled after `ms`. */
+function within<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** How long `map` and `unmap` may take before the request is answered with a failure. */
+export const HOST_TIMEOUT_MS = 20_000;
+
+/**
+ * Wraps `host` so that a throw, an answer of the wrong shape or a `map`/`unmap` that takes
+ * longer than `timeoutMs` is logged and refused.
+ */
+export function guardHost(
+  host: PortMapHost,
+  log: (line: string) => void,
+  timeoutMs = HOST_TIMEOUT_MS
+): GuardedHost {
   const failed = (what: string, err: unknown) =>
     log(`port-map: host ${what} failed: ${(err as Error)?.message ?? String(err)}`);
   const refusal = (err: unknown): MapError => {
@@ -148,7 +167,10 @@ export function guardHost(host: PortMapHost, log: (line: string) => void): Guard
     async map(req) {
       let result: MapResult;
       try {
-        result = await host.map(req);
+        result = await within(
+          Promise.resolve().then(() => host.map(req)),
+          timeoutMs
+        );
       } catch (err) {
         throw refusal(err);
       }
@@ -168,7 +190,10 @@ export function guardHost(host: PortMapHost, log: (line: string) => void): Guard
     },
     async unmap(req) {
       try {
-        await host.unmap(req);
+        await within(
+          Promise.resolve().then(() => host.unmap(req)),
+          timeoutMs
+        );
       } catch (err) {
         throw refusal(err);
       }

@@ -21,6 +21,7 @@ import {
   endpoint,
   type GuardedHost,
   guardHost,
+  HOST_TIMEOUT_MS,
   KeyedQueue,
   type PortMapHost,
   Slot,
@@ -29,7 +30,6 @@ import { igdIdentity } from './portmap-igd.ts';
 import { bindSsdp, bindSsdpGroup, SSDP_GROUP, SSDP_PORT, type SsdpContext } from './ssdp.ts';
 import {
   bindUpnp,
-  UPNP_CONTROL_TIMEOUT_MS,
   UPNP_HTTP_PORT,
   UPNP_MAX_CONNECTIONS,
   UPNP_REQUEST_TIMEOUT_MS,
@@ -64,7 +64,7 @@ export interface PortMapperOptions {
   retryMs?: number;
   /** Time for an HTTP request to arrive (default 10000). */
   requestTimeoutMs?: number;
-  /** Time for the host to answer a UPnP mutation (default 20000). */
+  /** Time for the host's `map`/`unmap` to settle before the request fails (default 20000). */
   controlTimeoutMs?: number;
 }
 
@@ -121,7 +121,7 @@ export class PortMapper {
         opts.log(line);
       } catch {}
     };
-    this.#host = guardHost(opts.host, this.#log);
+    this.#host = guardHost(opts.host, this.#log, opts.controlTimeoutMs ?? HOST_TIMEOUT_MS);
     if (opts.ports?.natpmp !== undefined && opts.ports.natpmp !== (opts.ports.pcp ?? PCP_PORT)) {
       this.#log('port-map: NAT-PMP is answered on the PCP port; ports.natpmp is ignored');
     }
@@ -155,7 +155,6 @@ export class PortMapper {
       connections: { open: 0 },
       maxConnections: UPNP_MAX_CONNECTIONS,
       requestTimeoutMs: opts.requestTimeoutMs ?? UPNP_REQUEST_TIMEOUT_MS,
-      controlTimeoutMs: opts.controlTimeoutMs ?? UPNP_CONTROL_TIMEOUT_MS,
     };
   }
 

@@ -11,21 +11,21 @@
  * allowed to forward (606). Every request needs a Host header that is an IP literal (else 403:
  * a browser on a rebound DNS name cannot drive the gateway), a mutating action a SOAPAction
  * header (else 403: a plain cross-site form cannot send one). Bodies are bounded (16 KiB), a
- * request must arrive within 10 s and a host call answer within 20 s; connections are capped.
+ * request must arrive within 10 s, the host answer within 20 s (`guardHost`); connections are capped.
  * @module
  */
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { parseIp } from '@start-tunnel/protocol';
-import {
-  type Bound,
-  type GuardedHost,
-  type KeyedQueue,
+import type {
+  Bound,
+  GuardedHost,
+  KeyedQueue,
   MapError,
-  type MapErrorCode,
-  type MapResult,
-  type PortMapping,
+  MapErrorCode,
+  MapResult,
+  PortMapping,
 } from './portmap-host.ts';
 import {
   CONTROL_PATH,
@@ -49,7 +49,6 @@ export const UPNP_HTTP_PORT = 49001;
 export const UPNP_MAX_LEASE_SEC = 604_800;
 export const UPNP_MAX_BODY_BYTES = 16 * 1024;
 export const UPNP_REQUEST_TIMEOUT_MS = 10_000;
-export const UPNP_CONTROL_TIMEOUT_MS = 20_000;
 export const UPNP_MAX_CONNECTIONS = 64;
 const MAX_HEADER_BYTES = 8 * 1024;
 const KEEP_ALIVE_TIMEOUT_MS = 2_000;
@@ -71,7 +70,6 @@ export interface UpnpContext {
   readonly connections: { open: number };
   readonly maxConnections: number;
   readonly requestTimeoutMs: number;
-  readonly controlTimeoutMs: number;
 }
 
 /** A control answer: an action response (200) or a fault (500). */
@@ -123,15 +121,6 @@ function entryArgs(m: PortMapping, device: string): [string, string | number][] 
     // leases are the host's; StartTunnel reports 0
     ['NewLeaseDuration', 0],
   ];
-}
-
-/** Resolves with `promise` or rejects after `ms`. */
-function within<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new MapError('NO_RESOURCES', 'Timed out')), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 /**
@@ -246,7 +235,7 @@ async function deleteMapping(
   if (!find(ctx.host.mappings(device), key, false)) return fault(714);
   const request = { device, family: 4 as const, protocol: key.protocol, externalPort: key.port };
   try {
-    await within(ctx.host.unmap({ ...request, via: 'upnp' }), ctx.controlTimeoutMs);
+    await ctx.host.unmap({ ...request, via: 'upnp' });
   } catch (err) {
     return fault(faultOf((err as MapError).code));
   }
@@ -275,20 +264,17 @@ async function addMapping(
   if (externalPort === 0 && !any) return fault(716);
   let granted: MapResult;
   try {
-    granted = await within(
-      ctx.host.map({
-        device,
-        family: 4,
-        protocol,
-        internalPort,
-        externalPort: externalPort || internalPort,
-        count: 1,
-        lifetimeSec: Math.min(Number(lease), UPNP_MAX_LEASE_SEC),
-        description: descriptionOf(args.get('NewPortMappingDescription')),
-        via: 'upnp',
-      }),
-      ctx.controlTimeoutMs
-    );
+    granted = await ctx.host.map({
+      device,
+      family: 4,
+      protocol,
+      internalPort,
+      externalPort: externalPort || internalPort,
+      count: 1,
+      lifetimeSec: Math.min(Number(lease), UPNP_MAX_LEASE_SEC),
+      description: descriptionOf(args.get('NewPortMappingDescription')),
+      via: 'upnp',
+    });
   } catch (err) {
     return fault(faultOf((err as MapError).code));
   }
@@ -360,18 +346,18 @@ function readBody(req: IncomingMessage, limit: number): Promise<string | null> {
   });
 }
 
-async function handleRequest(req: IncomingMessage, res: ServerResponse, ctx: UpnpContext) {
+async function handleRequest(
+  req: IncomingMessage,
+  res: ServerResponse,
+  ctx: UpnpContext,
+  documents: Readonly<Record<string, string>>
+) {
   const hosts = req.headersDistinct['host'];
   if (hosts?.length !== 1 || !isIpLiteralHost(hosts[0]!)) {
     send(res, 403, 'Host must be an IP address\n', true);
     return;
   }
   const path = (req.url ?? '').split('?')[0];
-  const documents: Record<string, string> = {
-    [ROOT_DESC_PATH]: rootDescription(ctx.identity),
-    [WANIP_SCPD_PATH]: WANIP_SCPD,
-    [WAN_COMMON_SCPD_PATH]: WAN_COMMON_SCPD,
-  };
   if (path !== undefined && Object.hasOwn(documents, path)) {
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.setHeader('allow', 'GET, HEAD');
@@ -410,6 +396,11 @@ async function handleRequest(req: IncomingMessage, res: ServerResponse, ctx: Upn
 }
 
 function createUpnpServer(ctx: UpnpContext, sockets: Set<Socket>): Server {
+  const documents = {
+    [ROOT_DESC_PATH]: rootDescription(ctx.identity),
+    [WANIP_SCPD_PATH]: WANIP_SCPD,
+    [WAN_COMMON_SCPD_PATH]: WAN_COMMON_SCPD,
+  };
   const server = createServer(
     {
       maxHeaderSize: MAX_HEADER_BYTES,
@@ -421,7 +412,7 @@ function createUpnpServer(ctx: UpnpContext, sockets: Set<Socket>): Server {
       requireHostHeader: false,
     },
     (req, res) => {
-      handleRequest(req, res, ctx).catch((err) => {
+      handleRequest(req, res, ctx, documents).catch((err) => {
         ctx.log(`upnp: ${(err as Error)?.message ?? String(err)}`);
         res.destroy();
       });

@@ -460,3 +460,27 @@ describe('PortMapper.reconcile', () => {
     await new Promise<void>((resolve) => squat(b, P).then((s) => s.close(resolve)));
   });
 });
+
+describe('a host that never answers', () => {
+  it('is a NO_RESOURCES after the timeout, and the device can ask again', async () => {
+    const log: string[] = [];
+    const stuck = guardHost(
+      {
+        authorize: (s) => (s === DEVICE ? { device: DEVICE, gua: null } : null),
+        externalIp: () => EXTERNAL,
+        map: () => new Promise(() => {}),
+        unmap: () => new Promise(() => {}),
+        mappings: () => [],
+      },
+      (l) => log.push(l),
+      100
+    );
+    const ctx = { host: stuck, epoch: () => 0, log: () => {} };
+    assert.equal((await answerPcp(mapRequest(), DEVICE, ctx))?.[3], PcpResult.NO_RESOURCES);
+    assert.equal(
+      (await answerPcp(mapRequest({ lifetime: 0 }), DEVICE, ctx))?.[3],
+      PcpResult.NO_RESOURCES
+    );
+    assert.ok(log.some((l) => l.includes('no answer within 100 ms')));
+  });
+});
