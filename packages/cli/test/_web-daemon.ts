@@ -53,6 +53,7 @@ export function startTestServer(dir: string): Promise<RunningServer> {
     log: () => {},
     checkResults: true,
     httpRedirectPort: null,
+    gatewayPorts: null,
     web: { argon2: CHEAP_ARGON2, interfaces: () => INTERFACES },
   });
 }
