@@ -4,8 +4,12 @@
  * downloaded): log in, add a subnet and a device, see its QR code and live status, add and
  * disable a forward; give the subnet an IPv6 prefix (its warning shown, a bad one refused next
  * to the field), add a server device with its IPv6 address and WAN, open a pinhole, make the
- * device a client (its pinhole goes), turn a redirect off; log out; all at phone size, with no
- * page wider than the phone, and the new pages once more at desktop size. A screenshot of each page is kept in
+ * device a client (its pinhole goes), turn a redirect off; make it a server again, turn its
+ * Auto-publish off and read its DNS key (fetched on opening, not in the page); add an SNI
+ * forward with two hostnames (a UDP choice refused next to the field) and disable one route;
+ * set the subnet's DNS to custom servers (a bad one refused first); add a DNS record (a bad
+ * value refused first) and remove it; log out; all at phone size, with no page wider than the
+ * phone, and the new pages once more at desktop size. A screenshot of each page is kept in
  * `packages/web/dist/test-artifacts/` (or `$WEB_ARTIFACTS`). Skipped when no Chromium is found.
  * @module
  */
@@ -273,6 +277,133 @@ describe('the panel in Chromium', { skip: CHROMIUM ? false : 'chromium is not in
     await fitsWidth();
   });
 
+  it('makes nas a server again, turns its Auto-publish off, and shows its DNS key only when asked', async () => {
+    await nav('Devices').click();
+    await page.waitForURL(`${base}/devices`);
+    const row = page.locator('tr[data-key="10.59.42.3"]');
+    await row.getByRole('button', { name: 'Make nas a server' }).click();
+    await row.getByRole('button', { name: 'Make nas a client' }).waitFor();
+    const auto = row.getByRole('switch', { name: 'Auto-publish for nas' });
+    assert.equal(await auto.getAttribute('aria-checked'), 'true', 'a server may at first');
+    await auto.click();
+    await row
+      .locator('[role="switch"][aria-label="Auto-publish for nas"][aria-checked="false"]')
+      .waitFor();
+    const nas = () => k.tunnel.tunnel.state.subnets['10.59.42.1/24']?.devices['10.59.42.3'];
+    assert.equal(nas()?.allowAutoPortForward, false);
+    assert.equal(nas()?.allowDnsInjection, true, 'the other switch is left alone');
+
+    const key = (await k.dispatcher.call(
+      'device.dns-key',
+      { subnet: '10.59.42.1/24', ip: '10.59.42.3' },
+      LOCAL
+    )) as { secret: string };
+    const served = await (await page.request.get(`${base}/devices`)).text();
+    assert.ok(served.includes('DNS key'));
+    assert.equal(served.includes(key.secret), false, 'the key is not in the page');
+    const pre = row.locator('pre.secret');
+    assert.equal(await pre.textContent(), '');
+    await row.locator('summary', { hasText: 'DNS key' }).click();
+    await pre.filter({ hasText: 'nsupdate' }).waitFor();
+    assert.equal(
+      await pre.textContent(),
+      `nsupdate -y hmac-sha256:startos-dns-update.:${key.secret}\nserver 10.59.42.1`
+    );
+    await fitsWidth();
+    await shot('12-devices-dns-key');
+    await row.locator('summary', { hasText: 'DNS key' }).click();
+    await pre.filter({ hasText: 'nsupdate' }).waitFor({ state: 'detached' });
+    assert.equal(await pre.textContent(), '', 'emptied on close');
+  });
+
+  it('adds an SNI forward with two hostnames, shows both routes, and disables one', async () => {
+    await nav('Port forwards').click();
+    await page.waitForURL(`${base}/forwards`);
+    const add = page.locator('form[data-rpc="port-forward.add"]');
+    await add.getByLabel('Label').fill('sites');
+    await add.getByLabel('Public port').fill('443');
+    await add.getByLabel('Device and port').fill('10.59.42.3:443');
+    await add.getByLabel('TLS hostnames').fill('a.example, b.example');
+    await add.getByLabel('PROXY protocol').check();
+    await add.getByLabel(/^Protocol/).selectOption('udp');
+    await add.getByRole('button', { name: 'Add forward' }).click();
+    await add.getByRole('alert').filter({ hasText: 'TCP' }).waitFor();
+    assert.equal(await add.getByLabel(/^Protocol/).getAttribute('aria-invalid'), 'true');
+    await add.getByLabel(/^Protocol/).selectOption('');
+    await add.getByRole('button', { name: 'Add forward' }).click();
+    const a = page.locator('tr[data-key="sni 443 a.example"]');
+    const b = page.locator('tr[data-key="sni 443 b.example"]');
+    await a.getByText('a.example', { exact: true }).waitFor();
+    await b.getByText('b.example', { exact: true }).waitFor();
+    await a.getByText('PROXY v2').waitFor();
+    await page.getByRole('heading', { name: /Port 443 by TLS hostname/ }).waitFor();
+    await b.getByRole('button', { name: 'Disable route b.example on 443' }).click();
+    await b.getByRole('button', { name: 'Enable route b.example on 443' }).waitFor();
+    await a.getByRole('button', { name: 'Disable route a.example on 443' }).waitFor();
+    const port = k.tunnel.tunnel.state.sni['443'];
+    assert.equal(port?.routes['b.example']?.enabled, false);
+    assert.equal(port?.routes['a.example']?.enabled, true);
+    assert.equal(port?.routes['a.example']?.proxyProtocol, true);
+    await fitsWidth();
+    await shot('13-forwards-sni');
+    // the live refresh finds the plain forward's row by kind, source and hostname
+    const bytes = page.locator('tr[data-key="dnat 8443"] [data-field="bytes"]');
+    assert.equal(await bytes.textContent(), '0 B');
+    k.tunnel.dataplane.forwardCounters = async (nat) =>
+      nat.forwards.map(() => ({ packets: 7, bytes: 5 * 1024 * 1024 }));
+    await bytes.filter({ hasText: '5.0 MiB' }).waitFor({ timeout: 12_000 });
+  });
+
+  it("sets the subnet's DNS to custom servers, with a bad one refused next to the field", async () => {
+    await nav('Subnets').click();
+    await page.waitForURL(`${base}/subnets`);
+    const row = page.locator('tr[data-key="10.59.42.1/24"]');
+    await row.getByText("The server's resolvers").waitFor();
+    await row.locator('summary', { hasText: 'the DNS of subnet "Lab"' }).click();
+    const form = row.locator('form[data-rpc="subnet.set-dns"]', {
+      has: page.locator('input[name="servers"]'),
+    });
+    await form.getByLabel('Servers').fill('nonsense');
+    await form.getByRole('button', { name: /^Use these servers/ }).click();
+    await form.getByRole('alert').filter({ hasText: 'nonsense' }).waitFor();
+    assert.equal(await form.getByLabel('Servers').getAttribute('aria-invalid'), 'true');
+    await fitsWidth();
+    await form.getByLabel('Servers').fill('1.1.1.1, 9.9.9.9:5353');
+    await form.getByRole('button', { name: /^Use these servers/ }).click();
+    await row.getByText('9.9.9.9:5353', { exact: true }).waitFor();
+    assert.deepEqual(k.tunnel.tunnel.state.subnets['10.59.42.1/24']?.dns, {
+      mode: 'custom',
+      deviceIp: null,
+      servers: ['1.1.1.1:53', '9.9.9.9:5353'],
+    });
+    await fitsWidth();
+  });
+
+  it('adds a manual DNS record, with a bad value refused first, and removes it', async () => {
+    await nav('DNS records').click();
+    await page.waitForURL(`${base}/dns`);
+    const add = page.locator('form[data-rpc="dns.add"]');
+    await add.getByLabel(/^Name/).fill('nas.home.example');
+    await add.getByLabel('Type').selectOption('A');
+    await add.getByLabel(/^Value/).fill('not-an-ip');
+    await add.getByRole('button', { name: 'Add record' }).click();
+    await add.getByRole('alert').filter({ hasText: 'invalid A record' }).waitFor();
+    assert.equal(await add.getByLabel(/^Value/).getAttribute('aria-invalid'), 'true');
+    await add.getByLabel(/^Value/).fill('10.59.42.3');
+    await add.getByRole('button', { name: 'Add record' }).click();
+    const row = page.locator('tr[data-key="nas.home.example A 10.59.42.3"]');
+    await row.getByRole('cell', { name: /300 s/ }).waitFor();
+    assert.deepEqual(
+      k.tunnel.tunnel.state.dnsRecords.map((r) => [r.name, r.value, r.source]),
+      [['nas.home.example', '10.59.42.3', null]]
+    );
+    await fitsWidth();
+    await shot('14-dns-records');
+    await row.getByRole('button', { name: 'Remove A nas.home.example 10.59.42.3' }).click();
+    await page.getByText('No manual records yet.').waitFor();
+    assert.deepEqual(k.tunnel.tunnel.state.dnsRecords, []);
+  });
+
   it('shows the new columns at desktop size too', async () => {
     const desk = await browser.newContext({
       ignoreHTTPSErrors: true,
@@ -285,11 +416,18 @@ describe('the panel in Chromium', { skip: CHROMIUM ? false : 'chromium is not in
       await wide.goto(`${base}/subnets`);
       await wide.getByRole('columnheader', { name: 'IPv6' }).waitFor();
       await wide.getByRole('columnheader', { name: 'WAN' }).waitFor();
+      await wide.getByRole('columnheader', { name: 'DNS', exact: true }).waitFor();
       await wide.goto(`${base}/devices`);
       await wide.getByRole('columnheader', { name: 'Kind' }).first().waitFor();
+      await wide.getByRole('columnheader', { name: 'Auto-publish' }).first().waitFor();
       await wide.goto(`${base}/forwards`);
       await wide.getByRole('columnheader', { name: 'Answers on' }).waitFor();
+      await wide.getByRole('columnheader', { name: 'PROXY protocol' }).waitFor();
+      await wide.getByRole('heading', { name: 'Automatic' }).waitFor();
       await wide.getByRole('heading', { name: 'IPv6 pinholes' }).waitFor();
+      await wide.screenshot({ path: join(ARTIFACTS, '15-forwards-desktop.png'), fullPage: true });
+      await wide.goto(`${base}/dns`);
+      await wide.getByRole('heading', { name: 'Manual' }).waitFor();
       await wide.goto(`${base}/settings`);
       await wide.getByRole('heading', { name: 'HTTP→HTTPS redirect' }).waitFor();
       await wide.screenshot({ path: join(ARTIFACTS, '11-settings-desktop.png'), fullPage: true });
