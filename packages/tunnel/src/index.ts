@@ -18,7 +18,8 @@ export {
 } from './auto.ts';
 export { formatEndpoint, PRIVATE_KEY_PLACEHOLDER, renderConfig } from './config.ts';
 export type { Dataplane, Ipv6Routes, PeerSpec, PeerStatus } from './dataplane.ts';
-export { checkState, patchState, redactState, registerDbMethods } from './db.ts';
+export { patchState, redactState, registerDbMethods } from './db.ts';
+export { checkState } from './db-check.ts';
 export {
   applyDnsChanges,
   DNS_UPDATE_KEY_NAME,
