@@ -97,7 +97,7 @@ export function addSniRoutes(
   const source = sniSource(p.source);
   const target = parseTarget(state, p.target, 0);
   const ip = targetIp(target);
-  const hosts = [...new Set(p.sni.map((h) => parseHostname(h)))];
+  const hosts = [...new Set(p.sni.map((h) => parseHostname(h, 'sni')))];
   if (hosts.length === 0 && !p.fallback) throw invalid('sni', '', 'give at least one hostname');
   const label =
     p.label === undefined || p.label === null || p.label === ''
@@ -168,12 +168,21 @@ function getPort(state: State, text: string): [string, SniPortRecord] {
   return [source, port];
 }
 
-/** Removes one hostname's route (or every route and the fallback without `hostname`). */
+/**
+ * Removes one hostname's route, the fallback (`hostname` ''), or every route and the fallback
+ * (no `hostname`).
+ */
 export function removeSni(state: State, text: string, hostname?: string): State {
   const [source, port] = getPort(state, text);
   const sni = { ...state.sni };
   if (hostname === undefined) {
     delete sni[source];
+    return { ...state, sni };
+  }
+  if (hostname === '') {
+    if (!port.fallback) throw notFound('hostname', hostname, `fallback on ${source}:`);
+    if (Object.keys(port.routes).length === 0) delete sni[source];
+    else sni[source] = { ...port, fallback: null };
     return { ...state, sni };
   }
   const h = parseHostname(hostname);
@@ -212,6 +221,10 @@ export function updateSni(
 
 /** Refuses a plain forward that would take a port an SNI port listens on. */
 export function checkNotSni(state: State, source: string): void {
+  // one source is one table's: an SNI port's source takes no plain forward, not even UDP
+  if (state.sni[source] && state.forwards[source]) {
+    throw invalid('source', source, 'is an SNI port: add a hostname route, or use another port');
+  }
   const f = state.forwards[source];
   if (!f?.enabled || f.protocol === 'udp') return;
   const r = parseSource(source);

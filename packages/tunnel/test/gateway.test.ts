@@ -125,7 +125,7 @@ describe('SNI ports', () => {
         target: `${t.a}:443`,
         sni: ['bad_name.example'],
       }),
-      'hostname',
+      'sni',
       /hostname/
     );
     await t.call('port-forward.add', {
@@ -160,8 +160,16 @@ describe('SNI ports', () => {
       [t.store.state.sni['8443']?.fallback?.target, t.store.state.sni['8443']?.fallback?.label],
       [`${t.a}:443`, 'web']
     );
+    await refused(
+      t.call('port-forward.add', { source: '8443', target: `${t.a}:443`, protocol: 'udp' }),
+      'source',
+      /is an SNI port/
+    );
     await t.call('port-forward.remove', { source: '8443', hostname: 'a.example' });
     assert.ok(t.store.state.sni['8443'], 'the fallback keeps the port');
+    await t.call('port-forward.add', { source: '8443', target: `${t.a}:443`, sni: ['a.example'] });
+    await t.call('port-forward.remove', { source: '8443', hostname: '' });
+    assert.equal(t.store.state.sni['8443']?.fallback, null, 'the fallback alone');
     await t.call('port-forward.remove', { source: '8443' });
     assert.equal(t.store.state.sni['8443'], undefined);
   });
