@@ -88,7 +88,8 @@ in_ns "$HOME_NS" node -e "require('node:http').createServer((q, s) => s.end('Hel
 disown
 sleep 0.5
 
-step "6. A port forward: 203.0.113.1:80 → 10.59.77.2:8080"
+step "6. A port forward: 203.0.113.1:80 → 10.59.77.2:8080 (port 80 is the HTTP→HTTPS redirect's until it is off)"
+show in_ns "$VPS" "${ST[@]}" http-redirect set-enabled 203.0.113.1 --no-enabled
 show in_ns "$VPS" "${ST[@]}" port-forward add 80 10.59.77.2:8080 --protocol tcp --label "home web"
 show in_ns "$VPS" "${ST[@]}" port-forward list
 

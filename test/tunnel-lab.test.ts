@@ -193,6 +193,10 @@ describe('start-tunnel daemon in namespaces with stock wireguard-go devices', { 
   it('a visitor reaches a TCP and a UDP service through forwards', {
     timeout: 60_000,
   }, async () => {
+    // port 80 is the HTTP→HTTPS redirect's until it is turned off (StartTunnel 1.5)
+    const taken = await rpc('port-forward.add', { source: '80', target: `${HOME_IP}:8080` });
+    assert.match(taken.error?.message ?? '', /http-redirect set-enabled/);
+    await ok('http-redirect.set-enabled', { ip: WAN, enabled: false });
     await ok('port-forward.add', {
       source: '80',
       target: `${HOME_IP}:8080`,
