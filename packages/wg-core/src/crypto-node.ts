@@ -10,11 +10,12 @@
  * `generateKeyPairSync('x25519')` then a JWK export: on Node 20 the export holds the key's mutex
  * while it allocates JS strings, and a garbage collection there that finalizes the key-generation
  * job (which shares that mutex) deadlocks the thread for good (seen on Node 20.20 after 3,000 to
- * 50,000 keys in a row, not in every run; `test/crypto-keygen.helper.ts`). A PKCS#8 import
- * (RFC 8410 §7) is the fallback for a Node that refuses the placeholder `x` of a private JWK, and
- * only that: OpenSSL 3.0 parses the DER ten times slower than a JWK (≈400 µs against ≈35 µs per
- * key on 2 vCPUs). Public KeyObjects are cached by value: a handshake meets each remote
- * ephemeral in two DHs, and each remote static key again in every handshake.
+ * 50,000 keys in a row, and in every run of `test/crypto-handshakes.helper.ts` on that path,
+ * within 16,000 handshakes). A PKCS#8 import (RFC 8410 §7) is the fallback for a Node that
+ * refuses the placeholder `x` of a private JWK, and only that: OpenSSL 3.0 parses the DER ten
+ * times slower than a JWK (≈400 µs against ≈35 µs per key on 2 vCPUs). Public KeyObjects are
+ * cached by value: a handshake meets each remote ephemeral in two DHs, and each remote static
+ * key again in every handshake.
  * @module
  */
 
