@@ -46,9 +46,11 @@ mkdir -p "$ROOT/run/netns" "$ROOT/tmp"
 touch "$LOCK" "$ROOT$LOCK"
 mount --bind "$LOCK" "$ROOT$LOCK" # one lab at a time, in and out of the root
 cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
+# the host's CA bundle: a minbase root has none, and a proxy in front of the registry may need it
+cp /etc/ssl/certs/ca-certificates.crt "$ROOT/etc/host-ca.crt"
 git clone -q --no-hardlinks . "$ROOT/root/start-tunnel"
 
 echo "# $SUITE: ./scripts/test.sh"
-chroot "$ROOT" env -i HOME=/root TERM=dumb LANG=C.UTF-8 CI=true \
+chroot "$ROOT" env -i HOME=/root TERM=dumb LANG=C.UTF-8 CI=true NODE_EXTRA_CA_CERTS=/etc/host-ca.crt \
   PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
   bash -c 'cd /root/start-tunnel && ./scripts/test.sh'
