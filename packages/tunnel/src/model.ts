@@ -15,7 +15,7 @@
  * @module
  */
 
-import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createPrivateKey, createPublicKey, randomBytes } from 'node:crypto';
 import {
   type DeviceKind,
   ErrorCode,
@@ -52,15 +52,15 @@ export interface ModelEnv {
 export const systemEnv: ModelEnv = {
   now: () => new Date(),
   randomBytes: (n) => new Uint8Array(randomBytes(n)),
+  // 32 random bytes clamped as RFC 7748 §5 says (what `wg genkey` prints), the public key
+  // derived by import: never generateKeyPairSync + JWK export, which can deadlock Node 20 when a
+  // garbage collection inside the export finalizes the key generation job
   generateKeyPair: () => {
-    const { privateKey, publicKey } = generateKeyPairSync('x25519');
-    const d = privateKey.export({ format: 'jwk' }).d;
-    const x = publicKey.export({ format: 'jwk' }).x;
-    if (!d || !x) throw new Error('Cannot export an X25519 key');
-    return {
-      privateKey: Buffer.from(d, 'base64url').toString('base64'),
-      publicKey: Buffer.from(x, 'base64url').toString('base64'),
-    };
+    const key = randomBytes(32);
+    key[0] = (key[0] ?? 0) & 248;
+    key[31] = ((key[31] ?? 0) & 127) | 64;
+    const privateKey = key.toString('base64');
+    return { privateKey, publicKey: publicKeyOf(privateKey) };
   },
 };
 
