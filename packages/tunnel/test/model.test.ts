@@ -11,10 +11,12 @@ import {
   normalizeKey,
   parseSource,
   parseSubnet,
+  publicKeyOf,
   removeDevice,
   removeSubnet,
   setForwardEnabled,
   setWanOverride,
+  systemEnv,
 } from '../src/model.ts';
 import type { State } from '../src/schema.ts';
 import { testEnv } from './_env.ts';
@@ -38,6 +40,23 @@ function base(): { state: State; env: ReturnType<typeof testEnv> } {
   const state = addSubnet(initialState(env), '10.59.7.0/24', 'home');
   return { state, env };
 }
+
+describe('system keys', () => {
+  it('are clamped X25519 private keys whose public key is derived, many in a row', () => {
+    // many in a row: generateKeyPairSync + JWK export deadlocked Node 20 after a few thousand
+    const seen = new Set<string>();
+    for (let i = 0; i < 3000; i++) {
+      const { privateKey, publicKey } = systemEnv.generateKeyPair();
+      const raw = Buffer.from(privateKey, 'base64');
+      assert.equal(raw.length, 32);
+      assert.equal((raw[0] ?? 0) & 7, 0, 'RFC 7748 §5: low 3 bits clear');
+      assert.equal((raw[31] ?? 0) & 0xc0, 0x40, 'RFC 7748 §5: top bit clear, next set');
+      if (i < 20) assert.equal(publicKeyOf(privateKey), publicKey);
+      seen.add(privateKey);
+    }
+    assert.equal(seen.size, 3000);
+  });
+});
 
 describe('initial state', () => {
   it('has a server key and a Default Subnet 10.59.<random>.1/24', () => {
