@@ -13,7 +13,9 @@
  * a local name through its subnet's resolver, a `server` device publishes its own record with
  * `nsupdate -y` and its key while a `client` device and a wrong key are refused; a server opens
  * a forward with `upnpc` and another with PCP, the visitor reaches both, and they vanish when
- * the PCP lease ends and when the device is demoted.
+ * the PCP lease ends and when the device is demoted; junk from the internet and from a device
+ * (non-TLS, oversized and unfinished ClientHellos, garbage DNS/PCP/SSDP, an XML bomb) opens
+ * nothing and leaves every service answering.
  * @module
  */
 
@@ -285,6 +287,65 @@ describe('StartTunnel 1.5 gateway services: SNI, DNS, UPnP/PCP', { skip }, () =>
     assert.notEqual(client.code, 0, 'a client device is refused');
     assert.equal(await dig(NS.beta, 'evil.lab'), '');
     assert.equal(await dig(NS.beta, 'beta.lab'), '');
+  });
+
+  it('hostile input from the internet and from a device opens nothing and stalls nothing', {
+    timeout: 90_000,
+  }, async () => {
+    // the internet: non-TLS junk, an oversized ClientHello and clients that never finish one
+    const junk = lab!.spawnIn(NS.vis, 'junk 443', process.execPath, [
+      '-e',
+      `const net = require('node:net'); let open = 0, closedEarly = 0;
+       const big = Buffer.concat([Buffer.from([0x16, 3, 1, 0xff, 0xff, 1]), Buffer.alloc(70000, 0x41)]);
+       for (let i = 0; i < 20; i++) {
+         const s = net.connect(443, '${WAN}', () => s.write(i % 2 ? big : require('node:crypto').randomBytes(4096)));
+         s.on('error', () => {}); s.on('close', () => {});
+       }
+       for (let i = 0; i < 5; i++) {
+         open++;
+         const t0 = Date.now();
+         const s = net.connect(443, '${WAN}', () => s.write(Buffer.from([0x16, 3, 1])));
+         s.on('error', () => {});
+         s.on('close', () => { if (Date.now() - t0 < 12000) closedEarly++; if (--open === 0) { console.log('slow clients cut: ' + closedEarly); process.exit(0); } });
+       }
+       setTimeout(() => { console.log('slow clients cut: ' + closedEarly); process.exit(0); }, 15000);`,
+    ]);
+    // a client device: garbage to the resolver, PCP, SSDP and UPnP; an XML bomb; NAT-PMP
+    const garbage = await lab!.exec(
+      NS.beta,
+      process.execPath,
+      [
+        '-e',
+        `const dgram = require('node:dgram'), net = require('node:net'), crypto = require('node:crypto');
+       const u = dgram.createSocket('udp4');
+       u.bind(0, '${A}', () => { for (const port of [53, 5351, 1900]) for (let i = 0; i < 100; i++) u.send(crypto.randomBytes(1 + (i * 37) % 1400), port, '${GW}'); u.send(Buffer.from([0, 0]), 5351, '${GW}'); });
+       const bomb = '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body>&b;&b;&b;</s:Body></s:Envelope>';
+       const h = net.connect(49001, '${GW}', () => h.write('POST /ctl/IPConn HTTP/1.1\\r\\nHost: ${GW}:49001\\r\\nSOAPAction: "urn:schemas-upnp-org:service:WANIPConnection:1#AddPortMapping"\\r\\nContent-Type: text/xml\\r\\nContent-Length: ' + bomb.length + '\\r\\n\\r\\n' + bomb));
+       h.on('data', (d) => process.stdout.write(String(d).split('\\r\\n')[0] + '\\n')); h.on('error', () => {});
+       setTimeout(() => process.exit(0), 3000);`,
+      ],
+      { timeoutMs: 10_000 }
+    );
+    assert.equal(garbage.code, 0, garbage.stderr);
+    assert.doesNotMatch(garbage.stdout, /HTTP\/1\.1 200/, 'the XML bomb mapped nothing');
+    const cut = await junk.line((l) => l.startsWith('slow clients cut'), 20_000);
+    assert.equal(cut, 'slow clients cut: 5', junk.tail());
+    // everything still answers, and nothing was opened
+    const status = await rpc('status');
+    assert.equal(status.error, undefined);
+    const dig = await lab!.checkIn(NS.beta, 'dig', ['+short', '+time=2', `@${GW}`, 'nas.lab', 'A']);
+    assert.equal(dig.trim(), A);
+    const ca = join(lab!.tmp, 'a.example.pem');
+    const get = await curl(NS.vis, [
+      '--cacert',
+      ca,
+      '--resolve',
+      `a.example:443:${WAN}`,
+      'https://a.example/',
+    ]);
+    assert.equal(get, `alpha sees ${VIS}`);
+    const forwards = await ok<{ auto: boolean }[]>('port-forward.list');
+    assert.ok(!forwards.some((f) => f.auto), JSON.stringify(forwards));
   });
 
   it('a server opens forwards with upnpc and PCP; they end with the lease and the demotion', {

@@ -169,7 +169,9 @@ describe('upnpc (miniupnpc) against the gateway', () => {
     assert.match(out, /Status : Connected/);
     assert.match(out, / 0 TCP {2}8080->127\.0\.0\.1:8080 {2}'test-desc' '' 0/);
     assert.match(out, / 1 UDP {2}9001->127\.0\.0\.1:9000 /);
-    assert.match(out, /GetGenericPortMappingEntry\(\) returned 713/);
+    // the list ends at the end of the caller's own: miniupnpc 2.2.4 (Debian 12) prints the 713
+    // that ends it (the SOAP test below checks it), 2.2.8 (Debian 13) stops silently
+    assert.doesNotMatch(out, /^ 2 /m);
   });
 
   it('-d 8080 tcp: deletes it', async () => {
