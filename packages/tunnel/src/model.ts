@@ -15,7 +15,7 @@
  * @module
  */
 
-import { createPrivateKey, createPublicKey, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import {
   type DeviceKind,
   ErrorCode,
@@ -24,6 +24,7 @@ import {
   type Protocol,
   RpcError,
 } from '@start-tunnel/protocol';
+import { keyToBase64, nodeCrypto } from '@start-tunnel/wg-core';
 import { collectPinholes, deviceIpv6, hosts6, parsePinholeKey } from './addr6.ts';
 import {
   broadcastOf,
@@ -52,15 +53,12 @@ export interface ModelEnv {
 export const systemEnv: ModelEnv = {
   now: () => new Date(),
   randomBytes: (n) => new Uint8Array(randomBytes(n)),
-  // 32 random bytes clamped as RFC 7748 §5 says (what `wg genkey` prints), the public key
-  // derived by import: never generateKeyPairSync + JWK export, which can deadlock Node 20 when a
-  // garbage collection inside the export finalizes the key generation job
+  // wg-core's keys: 32 clamped random bytes (RFC 7748 §5) loaded as a JWK, never
+  // generateKeyPairSync + JWK export, which can deadlock Node 20 when a garbage collection
+  // inside the export finalizes the key generation job
   generateKeyPair: () => {
-    const key = randomBytes(32);
-    key[0] = (key[0] ?? 0) & 248;
-    key[31] = ((key[31] ?? 0) & 127) | 64;
-    const privateKey = key.toString('base64');
-    return { privateKey, publicKey: publicKeyOf(privateKey) };
+    const key = nodeCrypto.generatePrivateKey();
+    return { privateKey: keyToBase64(key.privateKey), publicKey: keyToBase64(key.publicKey) };
   },
 };
 
@@ -259,15 +257,9 @@ export function serverPublicKey(state: State): string {
   return publicKeyOf(state.server.privateKey);
 }
 
-/** PKCS#8 DER prefix of an X25519 private key (RFC 8410 §7), followed by the 32 raw bytes. */
-const X25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex');
-
-/** X25519 public key of a base64 private key. */
+/** X25519 public key of a base64 private key (wg-core's import: ≈40 µs, not PKCS#8's ≈400). */
 export function publicKeyOf(privateKey: string): string {
-  const der = Buffer.concat([X25519_PKCS8_PREFIX, Buffer.from(privateKey, 'base64')]);
-  const key = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
-  const x = createPublicKey(key).export({ format: 'jwk' }).x ?? '';
-  return Buffer.from(x, 'base64url').toString('base64');
+  return keyToBase64(nodeCrypto.importPrivateKey(Buffer.from(privateKey, 'base64')).publicKey);
 }
 
 export interface DeviceAdded {
