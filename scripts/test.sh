@@ -37,6 +37,7 @@ command -v iperf3 >/dev/null || missing+=(iperf3)
 command -v nsupdate >/dev/null || missing+=(bind9-dnsutils) # dig, nsupdate: the resolver's tests
 command -v upnpc >/dev/null || missing+=(miniupnpc)         # the UPnP IGD tests
 command -v openssl >/dev/null || missing+=(openssl)          # ClientHellos, openssl verify
+command -v ssh-keygen >/dev/null || missing+=(openssh-client) # the CLI's SSH key tests
 [ -e /etc/ssl/certs/ca-certificates.crt ] || missing+=(ca-certificates) # curl's default trust
 command -v ping >/dev/null || missing+=(iputils-ping)
 command -v pgrep >/dev/null || missing+=(procps)
