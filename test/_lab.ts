@@ -356,6 +356,12 @@ export interface KeyPair {
   publicKey: string;
 }
 
+/** A JSON-RPC answer of the daemon's local API. */
+export interface RpcReply {
+  result?: unknown;
+  error?: { code: number; message: string; data?: { field?: string } };
+}
+
 export interface PingResult {
   sent: number;
   received: number;
@@ -543,6 +549,41 @@ export class Lab {
   }
 
   /** `ping` from `ns`, bounded by count, per-reply wait and a kill timer. */
+  /**
+   * One JSON-RPC call to a `start-tunnel daemon` in `ns` over its local API, the Unix socket
+   * `<dataDir>/api.sock` (root only: no cookie, no port), with curl as a client would.
+   */
+  async socketRpc(ns: string, dataDir: string, method: string, params: unknown = {}) {
+    const r = await this.exec(
+      ns,
+      'curl',
+      [
+        '-sS',
+        '--max-time',
+        '20',
+        '--unix-socket',
+        join(dataDir, 'api.sock'),
+        '-H',
+        'content-type: application/json',
+        '--data-binary',
+        JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }),
+        'http://localhost/rpc/v0',
+      ],
+      { timeoutMs: 25_000 }
+    );
+    if (r.code !== 0) throw new Error(`curl ${method}: ${r.stderr}`);
+    return JSON.parse(r.stdout) as RpcReply;
+  }
+
+  /** `wg-quick up` in `ns` on `config` written as `<ifname>.conf` (wg-quick names the interface after the file). */
+  async wgQuickUp(ns: string, ifname: string, config: string): Promise<void> {
+    const path = join(this.tmp, `${ifname}.conf`);
+    writeFileSync(path, config, { mode: 0o600 });
+    this.ifnames.add(ifname);
+    const r = await this.exec(ns, 'wg-quick', ['up', path], { timeoutMs: 30_000 });
+    if (r.code !== 0) throw new Error(`wg-quick up in ${ns}:\n${r.stderr}`);
+  }
+
   async ping(
     ns: string,
     addr: string,

@@ -20,7 +20,7 @@
  */
 
 import assert from 'node:assert/strict';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type Bg, Lab, labSkip, ROOT, START_TUNNEL_BIN, sleep, takeLock, waitFor } from './_lab.ts';
@@ -45,11 +45,6 @@ const skip =
   labSkip(['wg', 'wg-quick', 'wireguard-go', 'curl', 'dig', 'nsupdate', 'upnpc', 'openssl']) ||
   (existsSync(join(ROOT, 'packages/cli/dist/main.js')) ? false : 'needs npm run build');
 
-interface RpcReply {
-  result?: unknown;
-  error?: { code: number; message: string; data?: { field?: string } };
-}
-
 /** A PCP MAP request (RFC 6887 §7.1, §11.1) for TCP from `client`, with a `lifetime`. */
 function pcpMap(client: string, internal: number, external: number, lifetime: number): Buffer {
   const b = Buffer.alloc(60);
@@ -73,27 +68,8 @@ describe('StartTunnel 1.5 gateway services: SNI, DNS, UPnP/PCP', { skip }, () =>
   let daemonBg: Bg | null = null;
   const daemonLog = () => daemonBg?.tail(30) ?? '';
 
-  async function rpc(method: string, params: unknown = {}): Promise<RpcReply> {
-    const r = await lab!.exec(
-      NS.vps,
-      'curl',
-      [
-        '-sS',
-        '--max-time',
-        '20',
-        '--unix-socket',
-        join(dataDir, 'api.sock'),
-        '-H',
-        'content-type: application/json',
-        '--data-binary',
-        JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }),
-        'http://localhost/rpc/v0',
-      ],
-      { timeoutMs: 25_000 }
-    );
-    assert.equal(r.code, 0, `curl ${method}: ${r.stderr}`);
-    return JSON.parse(r.stdout) as RpcReply;
-  }
+  const rpc = (method: string, params: unknown = {}) =>
+    lab!.socketRpc(NS.vps, dataDir, method, params);
 
   async function ok<T>(method: string, params: unknown = {}): Promise<T> {
     const r = await rpc(method, params);
@@ -104,13 +80,11 @@ describe('StartTunnel 1.5 gateway services: SNI, DNS, UPnP/PCP', { skip }, () =>
   /** Joins with the generated config, widened so replies to the visitor go back through us. */
   async function join_(ns: string, ifname: string, ip: string) {
     const { config } = await ok<{ config: string }>('device.show-config', { subnet: SUBNET, ip });
-    const path = join(lab!.tmp, `${ifname}.conf`);
-    writeFileSync(path, config.replace(/^AllowedIPs = (.*)$/m, 'AllowedIPs = $1, 192.0.2.0/24'), {
-      mode: 0o600,
-    });
-    lab!.ifnames.add(ifname);
-    const r = await lab!.exec(ns, 'wg-quick', ['up', path], { timeoutMs: 30_000 });
-    assert.equal(r.code, 0, `wg-quick up in ${ns}:\n${r.stderr}`);
+    await lab!.wgQuickUp(
+      ns,
+      ifname,
+      config.replace(/^AllowedIPs = (.*)$/m, 'AllowedIPs = $1, 192.0.2.0/24')
+    );
   }
 
   /** A self-signed certificate for `host` in the lab directory: key and cert paths. */

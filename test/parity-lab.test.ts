@@ -20,7 +20,7 @@
  */
 
 import assert from 'node:assert/strict';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type Bg, Lab, labSkip, ROOT, START_TUNNEL_BIN, sleep, takeLock } from './_lab.ts';
@@ -50,11 +50,6 @@ const skip =
   labSkip(['wg', 'wg-quick', 'wireguard-go', 'ping', 'nft', 'curl', 'bash']) ||
   (existsSync(join(ROOT, 'packages/cli/dist/main.js')) ? false : 'needs npm run build');
 
-interface RpcReply {
-  result?: unknown;
-  error?: { code: number; message: string; data?: { field?: string } };
-}
-
 describe('StartTunnel 1.5 parity: IPv6, pinholes, two public IPs, redirect, edge NAT', {
   skip,
 }, () => {
@@ -77,27 +72,8 @@ describe('StartTunnel 1.5 parity: IPv6, pinholes, two public IPs, redirect, edge
     return bg;
   }
 
-  async function rpc(dataDir: string, ns: string, method: string, params: unknown = {}) {
-    const r = await lab!.exec(
-      ns,
-      'curl',
-      [
-        '-sS',
-        '--max-time',
-        '20',
-        '--unix-socket',
-        join(dataDir, 'api.sock'),
-        '-H',
-        'content-type: application/json',
-        '--data-binary',
-        JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }),
-        'http://localhost/rpc/v0',
-      ],
-      { timeoutMs: 25_000 }
-    );
-    assert.equal(r.code, 0, `curl ${method}: ${r.stderr}`);
-    return JSON.parse(r.stdout) as RpcReply;
-  }
+  const rpc = (dataDir: string, ns: string, method: string, params: unknown = {}) =>
+    lab!.socketRpc(ns, dataDir, method, params);
 
   const ok = async <T>(method: string, params: unknown = {}, where: 'vps' | 'edge' = 'vps') => {
     const r = await rpc(dirs[where], NS[where], method, params);
@@ -105,13 +81,7 @@ describe('StartTunnel 1.5 parity: IPv6, pinholes, two public IPs, redirect, edge
     return r.result as T;
   };
 
-  async function join_(ns: string, ifname: string, config: string) {
-    const path = join(lab!.tmp, `${ifname}.conf`);
-    writeFileSync(path, config, { mode: 0o600 });
-    lab!.ifnames.add(ifname);
-    const r = await lab!.exec(ns, 'wg-quick', ['up', path], { timeoutMs: 30_000 });
-    assert.equal(r.code, 0, `wg-quick up in ${ns}:\n${r.stderr}`);
-  }
+  const join_ = (ns: string, ifname: string, config: string) => lab!.wgQuickUp(ns, ifname, config);
 
   async function curl(ns: string, url: string, extra: string[] = []) {
     const r = await lab!.exec(ns, 'curl', ['-sS', '--max-time', '4', ...extra, url], {

@@ -21,7 +21,7 @@
  */
 
 import assert from 'node:assert/strict';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type Bg, Lab, labSkip, ROOT, sleep, takeLock, waitFor } from './_lab.ts';
@@ -45,11 +45,6 @@ const skip =
   labSkip(['wg', 'wg-quick', 'wireguard-go', 'ping', 'nft', 'curl', 'bash']) ||
   (existsSync(join(ROOT, 'packages/cli/dist/main.js')) ? false : 'needs npm run build');
 
-interface RpcReply {
-  result?: unknown;
-  error?: { code: number; message: string; data?: { field?: string } };
-}
-
 describe('start-tunnel daemon in namespaces with stock wireguard-go devices', { skip }, () => {
   let lab: Lab | null = null;
   let release: (() => void) | null = null;
@@ -58,28 +53,9 @@ describe('start-tunnel daemon in namespaces with stock wireguard-go devices', { 
 
   const startDaemon = () => lab!.startTunnelDaemon(NS.vps, dataDir);
 
-  async function rpc(method: string, params: unknown = {}): Promise<RpcReply> {
-    // the local API is the Unix socket in the data directory (root only): no cookie, no port
-    const r = await lab!.exec(
-      NS.vps,
-      'curl',
-      [
-        '-sS',
-        '--max-time',
-        '20',
-        '--unix-socket',
-        join(dataDir, 'api.sock'),
-        '-H',
-        'content-type: application/json',
-        '--data-binary',
-        JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }),
-        'http://localhost/rpc/v0',
-      ],
-      { timeoutMs: 25_000 }
-    );
-    assert.equal(r.code, 0, `curl ${method}: ${r.stderr}`);
-    return JSON.parse(r.stdout) as RpcReply;
-  }
+  // the local API is the Unix socket in the data directory (root only): no cookie, no port
+  const rpc = (method: string, params: unknown = {}) =>
+    lab!.socketRpc(NS.vps, dataDir, method, params);
 
   async function ok<T>(method: string, params: unknown = {}): Promise<T> {
     const r = await rpc(method, params);
@@ -87,14 +63,8 @@ describe('start-tunnel daemon in namespaces with stock wireguard-go devices', { 
     return r.result as T;
   }
 
-  /** Writes the device's config as `<ifname>.conf` and brings it up with wg-quick. */
-  async function join_(ns: string, ifname: string, config: string) {
-    const path = join(lab!.tmp, `${ifname}.conf`); // wg-quick names the interface after the file
-    writeFileSync(path, config, { mode: 0o600 });
-    lab!.ifnames.add(ifname);
-    const r = await lab!.exec(ns, 'wg-quick', ['up', path], { timeoutMs: 30_000 });
-    assert.equal(r.code, 0, `wg-quick up in ${ns}:\n${r.stderr}`);
-  }
+  /** Brings the device up with its config, verbatim, through wg-quick. */
+  const join_ = (ns: string, ifname: string, config: string) => lab!.wgQuickUp(ns, ifname, config);
 
   /** TCP: an HTTP answer through the forward; UDP: an echo through the forward. */
   async function visitorTcp(port: number): Promise<string | null> {
