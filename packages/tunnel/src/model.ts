@@ -25,7 +25,14 @@ import {
   RpcError,
 } from '@start-tunnel/protocol';
 import { keyToBase64, nodeCrypto } from '@start-tunnel/wg-core';
-import { collectPinholes, deviceIpv6, hosts6, parsePinholeKey } from './addr6.ts';
+import {
+  collectPinholes,
+  deviceIpv6,
+  hostAddress6,
+  hosts6,
+  parsePinholeKey,
+  parsePrefix6,
+} from './addr6.ts';
 import {
   broadcastOf,
   type Cidr,
@@ -225,17 +232,15 @@ export function firstFreeIp(state: State, s: SubnetKey, rec: SubnetRecord): numb
 export function ipv6Clash(state: State, subnet: string, ip: string): string | null {
   const rec = state.subnets[subnet];
   if (!rec || rec.ipv6 === null || rec.devices[ip]) return null;
-  const trial = {
-    ...rec,
-    devices: { ...rec.devices, [ip]: rec.devices[ip] ?? ({} as DeviceRecord) },
-  };
-  const hosts = hosts6({ ...state, subnets: { ...state.subnets, [subnet]: trial } });
-  const mine = hosts.find((h) => h.subnet === subnet && h.ip === ip);
-  const other = hosts.find((h) => h !== mine && h.address === mine?.address);
-  if (!mine || !other) return null;
+  const prefix = parsePrefix6(rec.ipv6);
+  const v4 = parseIPv4(ip);
+  if (prefix === null || v4 === null) return null;
+  const mine = hostAddress6(prefix, v4);
+  const other = hosts6(state).find((h) => h.subnet === subnet && h.address === mine);
+  if (!other) return null;
   const who = other.ip === null ? 'the tunnel itself' : `device ${other.ip}`;
   return (
-    `would take IPv6 ${mine.address}, which collides with ${who}; choose an IP whose low bits ` +
+    `would take IPv6 ${mine}, which collides with ${who}; choose an IP whose low bits ` +
     'differ, or use a larger IPv6 prefix'
   );
 }
